@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Idempotent set-up for vae-tch: safe to rerun, silent when everything is already in place.
+#  1. .venv with the pinned torch wheel (libtorch for tch) and the Python test packages;
+#  2. .cargo/config.toml [env] so that cargo finds that libtorch with nothing exported;
+#  3. the release binary and the default data set (MNIST) in data/mnist.
+# Works as root on a fresh Debian machine that reaches only the package registries; every network
+# step has a short timeout and says what failed.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+TORCH_VERSION=2.11.0          # tch 0.24 is built for exactly this libtorch: change both together
+PY_PACKAGES=(numpy pytest safetensors keras h5py)
+VENV=.venv
+say() { printf 'setup: %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+# --- 1. Python venv with torch -------------------------------------------------------------
+python=${PYTHON:-python3}
+command -v "$python" >/dev/null || die "python3 not found (install python3 3.10+ and python3-venv)"
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating $VENV"
+  if ! "$python" -m venv "$VENV" 2>/dev/null; then
+    rm -rf "$VENV"
+    if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+      say "python3-venv missing: installing it with apt-get"
+      apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+      "$python" -m venv "$VENV"
+    else
+      die "'$python -m venv' failed: install python3-venv"
+    fi
+  fi
+fi
+vpy="$root/$VENV/bin/python"
+if ! KERAS_BACKEND=torch "$vpy" - "$TORCH_VERSION" "${PY_PACKAGES[@]}" <<'PY' 2>/dev/null
+import importlib, sys
+import torch
+assert torch.__version__.split("+")[0] == sys.argv[1], torch.__version__
+for name in sys.argv[2:]:
+    importlib.import_module(name)
+PY
+then
+  say "installing torch==$TORCH_VERSION and ${PY_PACKAGES[*]} into $VENV (about 5 GB, a few minutes)"
+  "$vpy" -m pip install --disable-pip-version-check -q --timeout 30 --retries 2 \
+      "torch==$TORCH_VERSION" "${PY_PACKAGES[@]}" \
+    || die "pip could not install torch==$TORCH_VERSION (is PyPI reachable?)"
+fi
+
+# --- 2. cargo finds this libtorch ----------------------------------------------------------
+torch_dir=$("$vpy" -c 'import torch, os; print(os.path.dirname(torch.__file__))')
+abi=$("$vpy" -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))')
+config=$(cat <<TOML
+# Written by scripts/setup.sh (git-ignored): the libtorch of .venv's torch==$TORCH_VERSION wheel.
+[env]
+LIBTORCH = "$torch_dir"
+LIBTORCH_CXX11_ABI = "$abi"
+TOML
+)
+mkdir -p .cargo
+if [ "$(cat .cargo/config.toml 2>/dev/null)" != "$config" ]; then
+  say "writing .cargo/config.toml (LIBTORCH=$torch_dir)"
+  printf '%s\n' "$config" > .cargo/config.toml
+fi
+
+# --- 3. binary and default data ------------------------------------------------------------
+command -v cargo >/dev/null || die "cargo not found (install Rust from rustup or Debian's cargo)"
+if [ ! -x target/release/vae-tch ]; then
+  say "building vae-tch (release; the first build compiles tch's C++ glue, a few minutes)"
+fi
+cargo build --release --quiet
+if [ ! -f data/mnist/SOURCE ]; then
+  say "fetching the default data set (MNIST) into data/mnist"
+  target/release/vae-tch data fetch mnist --dir data/mnist \
+    || say "warning: no MNIST data yet; 'vae-tch data fetch mnist' says why (tests do not need it)"
+fi

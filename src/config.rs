@@ -1,0 +1,350 @@
+//! Configuration as data: defaults equal the seed (Foster, "Generative Deep Learning", ch. 3,
+//! `VariationalAutoencoder(...)` for MNIST and its training cell), validation with errors that
+//! name the field, and TOML saved beside every checkpoint so that a run rebuilds its model.
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::DatasetKind;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid config: {field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a valid vae-tch config: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field,
+        message: message.into(),
+    }
+}
+
+/// The network, named as the book's constructor arguments (`z_dim` is `latent_dim` here).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VaeConfig {
+    /// Input as (channels, height, width).
+    pub input_shape: [i64; 3],
+    pub encoder_conv_filters: Vec<i64>,
+    pub encoder_conv_kernel_size: Vec<i64>,
+    pub encoder_conv_strides: Vec<i64>,
+    pub decoder_conv_t_filters: Vec<i64>,
+    pub decoder_conv_t_kernel_size: Vec<i64>,
+    pub decoder_conv_t_strides: Vec<i64>,
+    pub latent_dim: i64,
+    /// Keras `LeakyReLU()` defaults to 0.3 (torch's to 0.01).
+    pub leaky_relu_slope: f64,
+}
+
+impl Default for VaeConfig {
+    fn default() -> Self {
+        VaeConfig {
+            input_shape: [1, 28, 28],
+            encoder_conv_filters: vec![32, 64, 64, 64],
+            encoder_conv_kernel_size: vec![3, 3, 3, 3],
+            encoder_conv_strides: vec![1, 2, 2, 1],
+            decoder_conv_t_filters: vec![64, 64, 32, 1],
+            decoder_conv_t_kernel_size: vec![3, 3, 3, 3],
+            decoder_conv_t_strides: vec![1, 2, 2, 1],
+            latent_dim: 2,
+            leaky_relu_slope: 0.3,
+        }
+    }
+}
+
+impl VaeConfig {
+    /// Spatial size after each encoder conv ('same': ceil(n / stride)), as (h, w).
+    pub fn encoder_sizes(&self) -> Vec<(i64, i64)> {
+        let [_, mut h, mut w] = self.input_shape;
+        self.encoder_conv_strides
+            .iter()
+            .map(|&s| {
+                h = (h + s - 1) / s;
+                w = (w + s - 1) / s;
+                (h, w)
+            })
+            .collect()
+    }
+
+    /// The encoder's last feature map (c, h, w): what Flatten sees and the decoder reshapes to.
+    pub fn shape_before_flattening(&self) -> [i64; 3] {
+        let (h, w) = *self
+            .encoder_sizes()
+            .last()
+            .expect("validated: at least one conv");
+        [*self.encoder_conv_filters.last().expect("validated"), h, w]
+    }
+
+    /// Spatial size after each decoder transposed conv ('same': n * stride), as (h, w).
+    pub fn decoder_sizes(&self) -> Vec<(i64, i64)> {
+        let [_, mut h, mut w] = self.shape_before_flattening();
+        self.decoder_conv_t_strides
+            .iter()
+            .map(|&s| {
+                h *= s;
+                w *= s;
+                (h, w)
+            })
+            .collect()
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let [c, h, w] = self.input_shape;
+        if c < 1 || h < 1 || w < 1 {
+            return Err(invalid(
+                "model.input_shape",
+                format!("{:?} has a size below 1", self.input_shape),
+            ));
+        }
+        let n = self.encoder_conv_filters.len();
+        if n == 0 {
+            return Err(invalid(
+                "model.encoder_conv_filters",
+                "needs at least one layer",
+            ));
+        }
+        if self.encoder_conv_kernel_size.len() != n || self.encoder_conv_strides.len() != n {
+            return Err(invalid(
+                "model.encoder_conv_*",
+                "filters, kernel sizes and strides differ in length",
+            ));
+        }
+        let m = self.decoder_conv_t_filters.len();
+        if m == 0 {
+            return Err(invalid(
+                "model.decoder_conv_t_filters",
+                "needs at least one layer",
+            ));
+        }
+        if self.decoder_conv_t_kernel_size.len() != m || self.decoder_conv_t_strides.len() != m {
+            return Err(invalid(
+                "model.decoder_conv_t_*",
+                "filters, kernel sizes and strides differ in length",
+            ));
+        }
+        let all = [
+            ("model.encoder_conv_filters", &self.encoder_conv_filters),
+            (
+                "model.encoder_conv_kernel_size",
+                &self.encoder_conv_kernel_size,
+            ),
+            ("model.encoder_conv_strides", &self.encoder_conv_strides),
+            ("model.decoder_conv_t_filters", &self.decoder_conv_t_filters),
+            (
+                "model.decoder_conv_t_kernel_size",
+                &self.decoder_conv_t_kernel_size,
+            ),
+            ("model.decoder_conv_t_strides", &self.decoder_conv_t_strides),
+        ];
+        for (field, v) in all {
+            if v.iter().any(|&x| x < 1) {
+                return Err(invalid(field, format!("{v:?} has a value below 1")));
+            }
+        }
+        for (&k, &s) in self
+            .decoder_conv_t_kernel_size
+            .iter()
+            .zip(&self.decoder_conv_t_strides)
+        {
+            if k < s {
+                return Err(invalid(
+                    "model.decoder_conv_t_kernel_size",
+                    format!("kernel {k} is smaller than its stride {s}"),
+                ));
+            }
+        }
+        if self.decoder_conv_t_filters[m - 1] != c {
+            return Err(invalid(
+                "model.decoder_conv_t_filters",
+                format!(
+                    "the last layer has {} filters, the input {c} channels",
+                    self.decoder_conv_t_filters[m - 1]
+                ),
+            ));
+        }
+        let out = *self.decoder_sizes().last().expect("m > 0");
+        if out != (h, w) {
+            return Err(invalid(
+                "model.decoder_conv_t_strides",
+                format!("the decoder ends at {out:?}, the input is {:?}", (h, w)),
+            ));
+        }
+        if self.latent_dim < 1 {
+            return Err(invalid(
+                "model.latent_dim",
+                format!("{} is below 1", self.latent_dim),
+            ));
+        }
+        if !(self.leaky_relu_slope.is_finite() && self.leaky_relu_slope >= 0.0) {
+            return Err(invalid(
+                "model.leaky_relu_slope",
+                format!("{} is not a slope >= 0", self.leaky_relu_slope),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Adam as Keras defines it (keras/src/optimizers/adam.py).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdamConfig {
+    pub learning_rate: f64,
+    pub beta_1: f64,
+    pub beta_2: f64,
+    /// Keras's "epsilon hat" (added to sqrt(v) before the bias correction), default 1e-7.
+    pub epsilon: f64,
+}
+
+impl Default for AdamConfig {
+    fn default() -> Self {
+        AdamConfig {
+            learning_rate: 5e-4,
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-7,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataConfig {
+    pub dataset: DatasetKind,
+    /// Where the IDX files are; None means `data/<dataset>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
+    /// Use only the first N training images.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_limit: Option<usize>,
+    /// Use only the first N test images.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_limit: Option<usize>,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            dataset: DatasetKind::Mnist,
+            dir: None,
+            train_limit: None,
+            test_limit: None,
+        }
+    }
+}
+
+impl DataConfig {
+    pub fn dir(&self) -> PathBuf {
+        self.dir
+            .clone()
+            .unwrap_or_else(|| self.dataset.default_dir())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainingConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// The seed's `r_loss_factor`: weight of the per-image mean squared error against the KL.
+    pub r_loss_factor: f64,
+    pub seed: u64,
+    /// Write reconstructions of test images every N epochs (and after the last); 0 turns it off.
+    pub reconstruction_every: usize,
+}
+
+impl Default for TrainingConfig {
+    fn default() -> Self {
+        TrainingConfig {
+            epochs: 200,
+            batch_size: 32,
+            r_loss_factor: 1000.0,
+            seed: 42,
+            reconstruction_every: 20,
+        }
+    }
+}
+
+/// Everything a run needs; saved as `config.toml` in the run folder.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    pub model: VaeConfig,
+    pub optim: AdamConfig,
+    pub data: DataConfig,
+    pub train: TrainingConfig,
+}
+
+impl TrainConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.model.validate()?;
+        let o = &self.optim;
+        if !(o.learning_rate.is_finite() && o.learning_rate > 0.0) {
+            return Err(invalid(
+                "optim.learning_rate",
+                format!("{} is not > 0", o.learning_rate),
+            ));
+        }
+        for (field, b) in [("optim.beta_1", o.beta_1), ("optim.beta_2", o.beta_2)] {
+            if !(0.0..1.0).contains(&b) {
+                return Err(invalid(field, format!("{b} is not in [0, 1)")));
+            }
+        }
+        if !(o.epsilon.is_finite() && o.epsilon > 0.0) {
+            return Err(invalid(
+                "optim.epsilon",
+                format!("{} is not > 0", o.epsilon),
+            ));
+        }
+        let t = &self.train;
+        if t.batch_size == 0 {
+            return Err(invalid("train.batch_size", "must be at least 1"));
+        }
+        if !(t.r_loss_factor.is_finite() && t.r_loss_factor >= 0.0) {
+            return Err(invalid(
+                "train.r_loss_factor",
+                format!("{} is not >= 0", t.r_loss_factor),
+            ));
+        }
+        for (field, l) in [
+            ("data.train_limit", self.data.train_limit),
+            ("data.test_limit", self.data.test_limit),
+        ] {
+            if l == Some(0) {
+                return Err(invalid(field, "must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("TrainConfig serializes to TOML")
+    }
+
+    pub fn load(path: &Path) -> Result<TrainConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let cfg: TrainConfig = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}

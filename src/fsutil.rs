@@ -1,0 +1,40 @@
+//! Writing files so that a crash never leaves a half-written one: write a temporary file in the
+//! same folder, flush it to disk, then rename it over the target (rename is atomic on POSIX).
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The temporary name used beside `path` while it is being written.
+pub fn partial_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    path.with_file_name(name)
+}
+
+/// Writes `bytes` to `path` atomically.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    with_atomic(path, |tmp| {
+        let mut f = File::create(tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    })
+}
+
+/// Lets `write` fill a temporary path, then renames it to `path`; on error the temporary file is
+/// removed and `path` is untouched.
+pub fn with_atomic<E: From<std::io::Error>>(
+    path: &Path,
+    write: impl FnOnce(&Path) -> Result<(), E>,
+) -> Result<(), E> {
+    let tmp = partial_path(path);
+    match write(&tmp) {
+        Ok(()) => {
+            fs::rename(&tmp, path)?;
+            Ok(())
+        }
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! Image grids as PNG: a batch `[n, 1, h, w]` in [0, 1] laid out in rows, with a gap between
+//! cells. Used for the seed's "Correct / Generated" reconstruction pairs.
+use std::path::Path;
+
+use image::{GrayImage, Luma};
+use tch::{Device, Kind, Tensor};
+
+/// Lays out `images` `[n, 1, h, w]` (values in [0, 1]) `cols` to a row, each pixel `scale` times,
+/// `gap` pixels of mid-grey between cells.
+pub fn grid(images: &Tensor, cols: usize, scale: u32, gap: u32) -> GrayImage {
+    let size = images.size();
+    let (n, h, w) = (size[0] as usize, size[2] as u32, size[3] as u32);
+    let cols = cols.max(1).min(n.max(1));
+    let rows = n.div_ceil(cols);
+    let bytes: Vec<u8> = Vec::try_from(
+        &(images
+            .to_device(Device::Cpu)
+            .to_kind(Kind::Float)
+            .clamp(0.0, 1.0)
+            * 255.0)
+            .round()
+            .to_kind(Kind::Uint8)
+            .contiguous()
+            .view(-1),
+    )
+    .expect("a uint8 tensor converts to bytes");
+    let (cw, ch) = (w * scale + gap, h * scale + gap);
+    let mut img =
+        GrayImage::from_pixel(cols as u32 * cw + gap, rows as u32 * ch + gap, Luma([128]));
+    for i in 0..n {
+        let (ox, oy) = (gap + (i % cols) as u32 * cw, gap + (i / cols) as u32 * ch);
+        for y in 0..h * scale {
+            for x in 0..w * scale {
+                let v = bytes[i * (h * w) as usize + ((y / scale) * w + x / scale) as usize];
+                img.put_pixel(ox + x, oy + y, Luma([v]));
+            }
+        }
+    }
+    img
+}
+
+/// Saves the originals (first row) above their reconstructions (second row).
+pub fn save_reconstructions(
+    path: &Path,
+    originals: &Tensor,
+    reconstructions: &Tensor,
+) -> anyhow::Result<()> {
+    let n = originals.size()[0] as usize;
+    let both = Tensor::cat(
+        &[
+            originals.to_device(Device::Cpu),
+            reconstructions.to_device(Device::Cpu),
+        ],
+        0,
+    );
+    save_png(path, &grid(&both, n, 2, 2))
+}
+
+/// Writes a PNG atomically.
+pub fn save_png(path: &Path, img: &GrayImage) -> anyhow::Result<()> {
+    crate::fsutil::with_atomic(path, |tmp| -> anyhow::Result<()> {
+        img.save_with_format(tmp, image::ImageFormat::Png)?;
+        Ok(())
+    })
+    .map_err(|e| e.context(format!("writing {}", path.display())))
+}

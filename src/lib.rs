@@ -1,0 +1,15 @@
+//! vae-tch: the convolutional VAE of Foster, "Generative Deep Learning" (ch. 3), trained on
+//! libtorch through tch, with Keras semantics and outputs that load in Python.
+pub mod checkpoint;
+pub mod config;
+pub mod data;
+pub mod device;
+pub mod fsutil;
+pub mod images;
+pub mod loss;
+pub mod metrics;
+pub mod model;
+pub mod optim;
+pub mod progress;
+pub mod summary;
+pub mod train;

@@ -1,0 +1,171 @@
+//! The `vae-tch` binary: parse the command line, call the library, print errors with their
+//! causes and exit non-zero.
+mod cli;
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+
+use cli::{Cli, Command, DataCommand, FetchArgs, SummaryArgs, TrainArgs};
+use vae_tch::config::TrainConfig;
+use vae_tch::data::fetch::{self, FetchOptions};
+use vae_tch::train::{self, TrainJob};
+use vae_tch::{checkpoint, device, summary};
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(args) => run_train(args),
+        Command::Summary(args) => run_summary(args),
+        Command::Data {
+            command: DataCommand::Fetch(args),
+        } => run_fetch(args),
+    }
+}
+
+fn load_config_file(path: &Path) -> Result<TrainConfig> {
+    TrainConfig::load(path).with_context(|| format!("--config {}", path.display()))
+}
+
+/// The config of a new run: --config (or the defaults), then each flag.
+fn new_run_config(a: &TrainArgs) -> Result<TrainConfig> {
+    let mut c = match &a.config {
+        Some(path) => load_config_file(path)?,
+        None => TrainConfig::default(),
+    };
+    // Flags left at their defaults do not override a --config file.
+    let d = TrainConfig::default();
+    let file = a.config.is_some();
+    macro_rules! set {
+        ($dst:expr, $val:expr, $default:expr) => {
+            if !file || $val != $default {
+                $dst = $val;
+            }
+        };
+    }
+    set!(c.data.dataset, a.dataset, d.data.dataset);
+    if a.data_dir.is_some() {
+        c.data.dir = a.data_dir.clone();
+    }
+    set!(c.train.batch_size, a.batch_size, d.train.batch_size);
+    set!(c.optim.learning_rate, a.lr, d.optim.learning_rate);
+    set!(
+        c.train.r_loss_factor,
+        a.r_loss_factor,
+        d.train.r_loss_factor
+    );
+    set!(c.model.latent_dim, a.latent_dim, d.model.latent_dim);
+    set!(c.train.seed, a.seed, d.train.seed);
+    set!(
+        c.train.reconstruction_every,
+        a.reconstruction_every,
+        d.train.reconstruction_every
+    );
+    if let Some(e) = a.epochs {
+        c.train.epochs = e;
+    }
+    if a.train_limit.is_some() {
+        c.data.train_limit = a.train_limit;
+    }
+    if a.test_limit.is_some() {
+        c.data.test_limit = a.test_limit;
+    }
+    c.validate()?;
+    Ok(c)
+}
+
+fn run_train(a: TrainArgs) -> Result<()> {
+    let device = device::parse(&a.device)?;
+    let job = match &a.resume {
+        Some(run) => {
+            let mut config = checkpoint::read_config(run)?;
+            if let Some(e) = a.epochs {
+                config.train.epochs = e;
+            }
+            if a.data_dir.is_some() {
+                config.data.dir = a.data_dir.clone();
+            }
+            TrainJob {
+                run: run.clone(),
+                config,
+                resume: true,
+                device,
+                quiet: a.quiet,
+            }
+        }
+        None => {
+            let config = new_run_config(&a)?;
+            let run = match &a.out {
+                Some(dir) => dir.clone(),
+                None => checkpoint::new_run_dir(Path::new("runs"), config.data.dataset.name()),
+            };
+            TrainJob {
+                run,
+                config,
+                resume: false,
+                device,
+                quiet: a.quiet,
+            }
+        }
+    };
+    let rows = train::train(&job)?;
+    match rows.last() {
+        Some(last) => println!(
+            "{}: epoch {}: train loss {:.3} (r {:.3}, kl {:.3}), test loss {:.3} (r {:.3}, kl {:.3})",
+            job.run.display(),
+            last.epoch,
+            last.train_loss,
+            last.train_r_loss,
+            last.train_kl_loss,
+            last.test_loss,
+            last.test_r_loss,
+            last.test_kl_loss
+        ),
+        None => println!("{}: already trained to {} epochs; raise --epochs to go on", job.run.display(), job.config.train.epochs),
+    }
+    Ok(())
+}
+
+fn run_summary(a: SummaryArgs) -> Result<()> {
+    let mut config = match (&a.config, &a.run) {
+        (Some(path), _) => load_config_file(path)?,
+        (None, Some(run)) => checkpoint::read_config(run)?,
+        (None, None) => TrainConfig::default(),
+    };
+    if a.config.is_none() && a.run.is_none() {
+        config.model.latent_dim = a.latent_dim;
+    }
+    config.validate()?;
+    let model = checkpoint::build(&config, tch::Device::Cpu, 0);
+    print!("{}", summary::render(&model.vae));
+    Ok(())
+}
+
+fn run_fetch(a: FetchArgs) -> Result<()> {
+    let dir = a.dir.clone().unwrap_or_else(|| a.dataset.default_dir());
+    let opts = FetchOptions {
+        connect_timeout: Duration::from_secs(a.timeout),
+        read_timeout: Duration::from_secs(a.timeout),
+        attempts: a.retries.max(1),
+        offline_only: a.offline,
+        ..FetchOptions::default()
+    };
+    let info = fetch::fetch(a.dataset, &dir, &opts)
+        .with_context(|| format!("fetching {} into {}", a.dataset, dir.display()))?;
+    // The files must load before we call them good.
+    vae_tch::data::load(a.dataset, &dir)?;
+    println!("{}: {info}", dir.display());
+    Ok(())
+}

@@ -1,0 +1,94 @@
+//! The per-epoch metric log `<run>/metrics.csv`: epoch, train loss, r_loss, kl_loss, test loss,
+//! r_loss, kl_loss, seconds. Appended one row per epoch, so a resumed run continues the file.
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// Mean loss, r_loss and kl_loss over a split.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Losses {
+    pub loss: f64,
+    pub r_loss: f64,
+    pub kl_loss: f64,
+}
+
+impl std::fmt::Display for Losses {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "loss {:.3} (r {:.3}, kl {:.3})",
+            self.loss, self.r_loss, self.kl_loss
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EpochRow {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub train_r_loss: f64,
+    pub train_kl_loss: f64,
+    pub test_loss: f64,
+    pub test_r_loss: f64,
+    pub test_kl_loss: f64,
+    pub seconds: f64,
+}
+
+impl EpochRow {
+    pub fn new(epoch: usize, train: Losses, test: Losses, seconds: f64) -> EpochRow {
+        EpochRow {
+            epoch,
+            train_loss: train.loss,
+            train_r_loss: train.r_loss,
+            train_kl_loss: train.kl_loss,
+            test_loss: test.loss,
+            test_r_loss: test.r_loss,
+            test_kl_loss: test.kl_loss,
+            seconds,
+        }
+    }
+}
+
+/// Appends one row, writing the header when the file is new.
+pub fn append(path: &Path, row: &EpochRow) -> Result<(), csv::Error> {
+    let new = !path.exists()
+        || std::fs::metadata(path)
+            .map(|m| m.len() == 0)
+            .unwrap_or(true);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    let mut w = csv::WriterBuilder::new().has_headers(new).from_writer(file);
+    w.serialize(row)?;
+    w.flush()?;
+    Ok(())
+}
+
+/// Reads all rows.
+pub fn read(path: &Path) -> Result<Vec<EpochRow>, csv::Error> {
+    csv::Reader::from_path(path)?.deserialize().collect()
+}
+
+/// Keeps the rows of epochs up to `epoch` (a run resumed from an older checkpoint may have
+/// logged epochs that are being redone).
+pub fn truncate_after(path: &Path, epoch: usize) -> Result<(), csv::Error> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let rows: Vec<EpochRow> = read(path)?
+        .into_iter()
+        .filter(|r| r.epoch <= epoch)
+        .collect();
+    let mut w = csv::Writer::from_path(path)?;
+    for r in &rows {
+        w.serialize(r)?;
+    }
+    if rows.is_empty() {
+        drop(w);
+        std::fs::write(path, "")?;
+        return Ok(());
+    }
+    w.flush()?;
+    Ok(())
+}

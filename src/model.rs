@@ -1,0 +1,296 @@
+//! The VAE of Foster, "Generative Deep Learning", ch. 3, mirrored from its Keras code layer for
+//! layer (see ../shared/keras-semantics.md): TF 'same' padding (asymmetric at stride 2), LeakyReLU
+//! slope 0.3, glorot-uniform kernels with zero biases. Variable paths are the state_dict keys of
+//! `scripts/vae_torch.py` (`encoder.conv1.weight`, ...), in PyTorch layouts.
+use tch::{nn, Tensor};
+
+use crate::config::VaeConfig;
+
+/// LeakyReLU as one kernel forward and one backward, the same kernels as torch's
+/// `nn.LeakyReLU(slope)`: `leaky_relu_backward(grad_output = x, self = x.detach())` is x where
+/// x > 0, else slope * x, and its derivative in `grad_output` is leaky_relu_backward again.
+/// (tch's `leaky_relu()` fixes the slope at 0.01; max(x, slope * x) costs three kernels.) No
+/// tensor constant is made, so it traces safely (tch-rs issue #766).
+pub fn leaky_relu(x: &Tensor, slope: f64) -> Tensor {
+    x.detach().leaky_relu_backward(x, slope, false)
+}
+
+/// Keras/TF 'same' padding for one dimension: (before, after), the odd pixel after
+/// (tensorflow/core/framework/kernel_shape_util.cc, GetWindowedOutputSize).
+pub fn same_padding(n: i64, kernel: i64, stride: i64) -> (i64, i64) {
+    let out = (n + stride - 1) / stride;
+    let total = ((out - 1) * stride + kernel - n).max(0);
+    (total / 2, total - total / 2)
+}
+
+/// Keras glorot_uniform: U(-l, l) with l = sqrt(6 / (fan_in + fan_out)).
+fn glorot(fan_in: i64, fan_out: i64) -> nn::Init {
+    let l = (6.0 / (fan_in + fan_out) as f64).sqrt();
+    nn::Init::Uniform { lo: -l, up: l }
+}
+
+/// Conv2D with 'same' padding; weight `[out, in, k, k]`.
+#[derive(Debug)]
+pub struct Conv {
+    pub weight: Tensor,
+    pub bias: Tensor,
+    pub stride: i64,
+}
+
+impl Conv {
+    fn new(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64) -> Conv {
+        let weight = p.var(
+            "weight",
+            &[c_out, c_in, k, k],
+            glorot(c_in * k * k, c_out * k * k),
+        );
+        let bias = p.var("bias", &[c_out], nn::Init::Const(0.0));
+        Conv {
+            weight,
+            bias,
+            stride,
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let (size, k) = (x.size(), self.weight.size()[2]);
+        let (t, b) = same_padding(size[2], k, self.stride);
+        let (l, r) = same_padding(size[3], k, self.stride);
+        // The symmetric part goes to the conv; only the odd extra pixel needs an explicit pad.
+        let (ph, pw) = (t.min(b), l.min(r));
+        let x = if t != b || l != r {
+            x.constant_pad_nd([l - pw, r - pw, t - ph, b - ph])
+        } else {
+            x.shallow_clone()
+        };
+        x.conv2d(
+            &self.weight,
+            Some(&self.bias),
+            [self.stride, self.stride],
+            [ph, pw],
+            [1, 1],
+            1,
+        )
+    }
+}
+
+/// Conv2DTranspose with 'same' padding (output = n * stride); weight `[in, out, k, k]`.
+#[derive(Debug)]
+pub struct ConvTranspose {
+    pub weight: Tensor,
+    pub bias: Tensor,
+    pub stride: i64,
+}
+
+impl ConvTranspose {
+    fn new(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64) -> ConvTranspose {
+        let weight = p.var(
+            "weight",
+            &[c_in, c_out, k, k],
+            glorot(c_out * k * k, c_in * k * k),
+        );
+        let bias = p.var("bias", &[c_out], nn::Init::Const(0.0));
+        ConvTranspose {
+            weight,
+            bias,
+            stride,
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let (size, k, s) = (x.size(), self.weight.size()[2], self.stride);
+        // The full transposed conv is (n - 1) * s + k wide; 'same' keeps n * s of it, cropping
+        // (k - s) / 2 before and the rest after, as TF does. torch's `padding` crops both sides
+        // equally, so the odd pixel is cut afterwards.
+        let crop = k - s;
+        let before = crop / 2;
+        let y = x.conv_transpose2d(
+            &self.weight,
+            Some(&self.bias),
+            [s, s],
+            [before, before],
+            [0, 0],
+            1,
+            [1, 1],
+        );
+        if crop - before > before {
+            y.narrow(2, 0, size[2] * s).narrow(3, 0, size[3] * s)
+        } else {
+            y
+        }
+    }
+}
+
+/// Dense; weight `[out, in]` as torch's Linear.
+#[derive(Debug)]
+pub struct Dense {
+    pub weight: Tensor,
+    pub bias: Tensor,
+}
+
+impl Dense {
+    fn new(p: nn::Path, d_in: i64, d_out: i64) -> Dense {
+        let weight = p.var("weight", &[d_out, d_in], glorot(d_in, d_out));
+        let bias = p.var("bias", &[d_out], nn::Init::Const(0.0));
+        Dense { weight, bias }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        x.linear(&self.weight, Some(&self.bias))
+    }
+}
+
+#[derive(Debug)]
+pub struct Encoder {
+    pub convs: Vec<Conv>,
+    pub mu: Dense,
+    pub log_var: Dense,
+    slope: f64,
+}
+
+impl Encoder {
+    pub fn new(p: nn::Path, cfg: &VaeConfig) -> Encoder {
+        let mut c_in = cfg.input_shape[0];
+        let mut convs = Vec::new();
+        for (i, ((&f, &k), &s)) in cfg
+            .encoder_conv_filters
+            .iter()
+            .zip(&cfg.encoder_conv_kernel_size)
+            .zip(&cfg.encoder_conv_strides)
+            .enumerate()
+        {
+            convs.push(Conv::new(&p / format!("conv{}", i + 1), c_in, f, k, s));
+            c_in = f;
+        }
+        let flat: i64 = cfg.shape_before_flattening().iter().product();
+        Encoder {
+            convs,
+            mu: Dense::new(&p / "mu", flat, cfg.latent_dim),
+            log_var: Dense::new(&p / "log_var", flat, cfg.latent_dim),
+            slope: cfg.leaky_relu_slope,
+        }
+    }
+
+    /// Images `[n, c, h, w]` in [0, 1] to (mu, log_var), each `[n, latent_dim]`.
+    pub fn forward(&self, x: &Tensor) -> (Tensor, Tensor) {
+        let mut h = x.shallow_clone();
+        for conv in &self.convs {
+            h = leaky_relu(&conv.forward(&h), self.slope);
+        }
+        // Flatten in torch's (c, h, w) order; only weight transfers to Keras care (NHWC).
+        let h = h.flatten(1, -1);
+        (self.mu.forward(&h), self.log_var.forward(&h))
+    }
+}
+
+#[derive(Debug)]
+pub struct Decoder {
+    pub fc: Dense,
+    pub deconvs: Vec<ConvTranspose>,
+    shape: [i64; 3],
+    slope: f64,
+}
+
+impl Decoder {
+    pub fn new(p: nn::Path, cfg: &VaeConfig) -> Decoder {
+        let shape = cfg.shape_before_flattening();
+        let fc = Dense::new(&p / "fc", cfg.latent_dim, shape.iter().product());
+        let mut c_in = shape[0];
+        let mut deconvs = Vec::new();
+        for (i, ((&f, &k), &s)) in cfg
+            .decoder_conv_t_filters
+            .iter()
+            .zip(&cfg.decoder_conv_t_kernel_size)
+            .zip(&cfg.decoder_conv_t_strides)
+            .enumerate()
+        {
+            deconvs.push(ConvTranspose::new(
+                &p / format!("deconv{}", i + 1),
+                c_in,
+                f,
+                k,
+                s,
+            ));
+            c_in = f;
+        }
+        Decoder {
+            fc,
+            deconvs,
+            shape,
+            slope: cfg.leaky_relu_slope,
+        }
+    }
+
+    /// Latent points `[n, latent_dim]` to images `[n, c, h, w]` in (0, 1).
+    pub fn forward(&self, z: &Tensor) -> Tensor {
+        let [c, h, w] = self.shape;
+        let mut x = self.fc.forward(z).view([-1, c, h, w]);
+        let last = self.deconvs.len() - 1;
+        for (i, deconv) in self.deconvs.iter().enumerate() {
+            x = deconv.forward(&x);
+            x = if i < last {
+                leaky_relu(&x, self.slope)
+            } else {
+                x.sigmoid()
+            };
+        }
+        x
+    }
+}
+
+/// z = mu + exp(log_var / 2) * eps: the seed's `sampling` Lambda, with eps given.
+pub fn reparameterize(mu: &Tensor, log_var: &Tensor, eps: &Tensor) -> Tensor {
+    mu + (log_var * 0.5).exp() * eps
+}
+
+/// What one pass through the VAE gives.
+#[derive(Debug)]
+pub struct VaeOutput {
+    pub mu: Tensor,
+    pub log_var: Tensor,
+    pub z: Tensor,
+    pub reconstruction: Tensor,
+}
+
+#[derive(Debug)]
+pub struct Vae {
+    pub config: VaeConfig,
+    pub encoder: Encoder,
+    pub decoder: Decoder,
+}
+
+impl Vae {
+    /// Creates the variables under `p` (`encoder.*`, `decoder.*`), glorot-initialised from
+    /// torch's generator: call `tch::manual_seed` first for reproducible weights.
+    pub fn new(p: &nn::Path, config: &VaeConfig) -> Vae {
+        Vae {
+            config: config.clone(),
+            encoder: Encoder::new(p / "encoder", config),
+            decoder: Decoder::new(p / "decoder", config),
+        }
+    }
+
+    /// Encode, sample z with eps ~ N(0, I) from torch's generator, decode.
+    pub fn forward(&self, x: &Tensor) -> VaeOutput {
+        let (mu, log_var) = self.encoder.forward(x);
+        let eps = mu.randn_like();
+        self.forward_with_eps(mu, log_var, &eps)
+    }
+
+    /// The same with eps given (deterministic; eps = 0 reconstructs through mu).
+    pub fn forward_with_eps(&self, mu: Tensor, log_var: Tensor, eps: &Tensor) -> VaeOutput {
+        let z = reparameterize(&mu, &log_var, eps);
+        let reconstruction = self.decoder.forward(&z);
+        VaeOutput {
+            mu,
+            log_var,
+            z,
+            reconstruction,
+        }
+    }
+
+    /// Reconstruction through the latent mean, no sampling.
+    pub fn reconstruct_mean(&self, x: &Tensor) -> Tensor {
+        self.decoder.forward(&self.encoder.forward(x).0)
+    }
+}

@@ -1,0 +1,220 @@
+//! The training loop of the seed (Keras `fit`, shuffle=True, batch 32): per epoch a fresh
+//! shuffle, Adam steps on the VAE loss, then the test-set loss; a row in metrics.csv, a
+//! checkpoint, and every `reconstruction_every` epochs a PNG of test reconstructions.
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use tch::{Device, Kind, Tensor};
+
+use crate::checkpoint::{self, TrainState, CONFIG_FILE, METRICS_FILE};
+use crate::config::TrainConfig;
+use crate::data::{self, batch, fetch::SourceInfo};
+use crate::loss;
+use crate::metrics::{self, EpochRow, Losses};
+use crate::model::Vae;
+use crate::optim::KerasAdam;
+use crate::progress;
+
+/// How many test images the reconstruction PNGs show.
+const RECONSTRUCTION_IMAGES: i64 = 10;
+/// Batch size for evaluation (no gradients, so larger than training's).
+const EVAL_BATCH: i64 = 500;
+/// Refresh the running losses on the progress bar every this many steps (each read syncs).
+const BAR_REFRESH_STEPS: usize = 25;
+
+/// What to train and where.
+#[derive(Debug, Clone)]
+pub struct TrainJob {
+    /// The run folder: created for a new run, read for a resumed one.
+    pub run: PathBuf,
+    pub config: TrainConfig,
+    /// Continue from the run's checkpoint (config.epochs is the new total).
+    pub resume: bool,
+    pub device: Device,
+    /// No progress bars and no per-epoch lines.
+    pub quiet: bool,
+}
+
+/// Mean losses over a split, sampling z as the model does (Keras `evaluate`).
+pub fn evaluate(vae: &Vae, images: &Tensor, r_loss_factor: f64) -> Losses {
+    let n = images.size()[0];
+    tch::no_grad(|| {
+        let mut sums = Tensor::zeros([3], (Kind::Double, images.device()));
+        for (start, len) in batch::ranges(n, EVAL_BATCH) {
+            let x = images.narrow(0, start, len);
+            let out = vae.forward(&x);
+            let p = loss::vae_loss(
+                &out.reconstruction,
+                &x,
+                &out.mu,
+                &out.log_var,
+                r_loss_factor,
+            );
+            sums +=
+                Tensor::stack(&[p.loss, p.r_loss, p.kl_loss], 0).to_kind(Kind::Double) * len as f64;
+        }
+        losses_from(&(sums / n.max(1) as f64))
+    })
+}
+
+fn losses_from(t: &Tensor) -> Losses {
+    let v: Vec<f64> = Vec::try_from(&t.to_device(Device::Cpu)).expect("a [3] double tensor");
+    Losses {
+        loss: v[0],
+        r_loss: v[1],
+        kl_loss: v[2],
+    }
+}
+
+/// Trains `job` to `config.train.epochs` epochs; returns the rows logged by this call.
+pub fn train(job: &TrainJob) -> Result<Vec<EpochRow>> {
+    let cfg = &job.config;
+    cfg.validate()?;
+    let run = &job.run;
+    let state = if job.resume {
+        let state = checkpoint::read_state(run)?;
+        metrics::truncate_after(&run.join(METRICS_FILE), state.epoch)
+            .with_context(|| format!("rewriting {}", run.join(METRICS_FILE).display()))?;
+        state
+    } else {
+        if run.join(CONFIG_FILE).exists() {
+            bail!(
+                "{} already holds a run: pass --resume {} to continue it, or another --out",
+                run.display(),
+                run.display()
+            );
+        }
+        TrainState {
+            epoch: 0,
+            step: 0,
+            seed: cfg.train.seed,
+            next_rng_seed: checkpoint::epoch_seed(cfg.train.seed, 0),
+        }
+    };
+    std::fs::create_dir_all(run)
+        .with_context(|| format!("creating the run folder {}", run.display()))?;
+    crate::fsutil::write_atomic(&run.join(CONFIG_FILE), cfg.to_toml().as_bytes())
+        .with_context(|| format!("writing {}", run.join(CONFIG_FILE).display()))?;
+
+    let data_dir = cfg.data.dir();
+    let data = data::load(cfg.data.dataset, &data_dir)?;
+    let say = |s: String| {
+        if !job.quiet {
+            eprintln!("{s}");
+        }
+    };
+    match SourceInfo::read(&data_dir) {
+        Some(src) => say(format!("data: {src}")),
+        None => say(format!(
+            "data: {} from {}",
+            cfg.data.dataset,
+            data_dir.display()
+        )),
+    }
+    let train_split = data.train.limit(cfg.data.train_limit);
+    let test_split = data.test.limit(cfg.data.test_limit);
+    let train_x = train_split.images_f32(job.device);
+    let test_x = test_split.images_f32(job.device);
+    let n = train_split.len();
+    say(format!(
+        "run: {} | device {} | {} train / {} test images | epochs {}..{} of {}",
+        run.display(),
+        crate::device::describe(job.device),
+        n,
+        test_split.len(),
+        state.epoch + 1,
+        cfg.train.epochs,
+        cfg.train.epochs
+    ));
+
+    let mut model = checkpoint::build(cfg, job.device, cfg.train.seed);
+    let params = model.vs.variables().into_iter().collect();
+    let mut opt = KerasAdam::new(params, cfg.optim.clone());
+    if job.resume {
+        checkpoint::load_weights(
+            &mut model.vs,
+            &checkpoint::checkpoint_dir(run).join(checkpoint::MODEL_FILE),
+        )?;
+        checkpoint::load_optimizer(run, &mut opt, &state)?;
+    }
+    let vae = &model.vae;
+    let bs = cfg.train.batch_size as i64;
+    let factor = cfg.train.r_loss_factor;
+    let recon_x = test_x.narrow(0, 0, RECONSTRUCTION_IMAGES.min(test_split.len()));
+    let mut rows = Vec::new();
+
+    for epoch in state.epoch..cfg.train.epochs {
+        let t0 = Instant::now();
+        tch::manual_seed(checkpoint::epoch_seed(cfg.train.seed, epoch) as i64);
+        let batches = batch::shuffled(n, bs, job.device);
+        let bar = if job.quiet {
+            indicatif::ProgressBar::hidden()
+        } else {
+            progress::epoch_bar(batches.len() as u64, epoch + 1, cfg.train.epochs)
+        };
+        let mut sums = Tensor::zeros([3], (Kind::Double, job.device));
+        let mut seen = 0i64;
+        for (i, idx) in batches.iter().enumerate() {
+            let x = train_x.index_select(0, idx);
+            let out = vae.forward(&x);
+            let p = loss::vae_loss(&out.reconstruction, &x, &out.mu, &out.log_var, factor);
+            opt.zero_grad();
+            p.loss.backward();
+            opt.step();
+            let len = idx.size()[0];
+            seen += len;
+            tch::no_grad(|| {
+                sums += Tensor::stack(&[p.loss.detach(), p.r_loss.detach(), p.kl_loss.detach()], 0)
+                    .to_kind(Kind::Double)
+                    * len as f64;
+            });
+            bar.inc(1);
+            if !job.quiet && (i % BAR_REFRESH_STEPS == 0 || i + 1 == batches.len()) {
+                let l = losses_from(&(&sums / seen as f64));
+                let rate = seen as f64 / t0.elapsed().as_secs_f64().max(1e-9);
+                bar.set_message(format!("{l} {rate:.0} img/s"));
+            }
+        }
+        bar.finish_and_clear();
+        let train_losses = losses_from(&(&sums / seen.max(1) as f64));
+        if !train_losses.loss.is_finite() {
+            bail!(
+                "epoch {}: the training loss is {} (diverged); try a smaller --lr",
+                epoch + 1,
+                train_losses.loss
+            );
+        }
+        let test_losses = evaluate(vae, &test_x, factor);
+        let seconds = t0.elapsed().as_secs_f64();
+        let row = EpochRow::new(epoch + 1, train_losses, test_losses, seconds);
+        metrics::append(&run.join(METRICS_FILE), &row)
+            .with_context(|| format!("writing {}", run.join(METRICS_FILE).display()))?;
+        let state = TrainState {
+            epoch: epoch + 1,
+            step: opt.step,
+            seed: cfg.train.seed,
+            next_rng_seed: checkpoint::epoch_seed(cfg.train.seed, epoch + 1),
+        };
+        checkpoint::save(run, &model.vs, &opt, &state)?;
+        let every = cfg.train.reconstruction_every;
+        if every > 0 && ((epoch + 1) % every == 0 || epoch + 1 == cfg.train.epochs) {
+            let recon = tch::no_grad(|| vae.reconstruct_mean(&recon_x));
+            let path = reconstruction_path(run, epoch + 1);
+            crate::images::save_reconstructions(&path, &recon_x, &recon)?;
+        }
+        say(format!(
+            "epoch {}/{}: train {train_losses} | test {test_losses} | {seconds:.1} s, {:.0} img/s",
+            epoch + 1,
+            cfg.train.epochs,
+            n as f64 / seconds
+        ));
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// `<run>/reconstructions-epoch-0020.png`.
+pub fn reconstruction_path(run: &Path, epoch: usize) -> PathBuf {
+    run.join(format!("reconstructions-epoch-{epoch:04}.png"))
+}
