@@ -2,7 +2,8 @@
 # Idempotent set-up for vae-tch: safe to rerun, silent when everything is already in place.
 #  1. .venv with the pinned torch wheel (libtorch for tch) and the Python test packages;
 #  2. .cargo/config.toml [env] so that cargo finds that libtorch with nothing exported;
-#  3. the release binary and the default data set (MNIST) in data/mnist.
+#  3. the release binary and the default data set (MNIST) in data/mnist (VAE_TCH_SKIP_DATA=1
+#     skips the data, as the Dockerfile does).
 # Works as root on a fresh Debian machine that reaches only the package registries; every network
 # step has a short timeout and says what failed.
 set -euo pipefail
@@ -68,7 +69,7 @@ if [ ! -x target/release/vae-tch ]; then
   say "building vae-tch (release; the first build compiles tch's C++ glue, a few minutes)"
 fi
 cargo build --release --quiet
-if [ ! -f data/mnist/SOURCE ]; then
+if [ -z "${VAE_TCH_SKIP_DATA:-}" ] && [ ! -f data/mnist/SOURCE ]; then
   say "fetching the default data set (MNIST) into data/mnist"
   target/release/vae-tch data fetch mnist --dir data/mnist \
     || say "warning: no MNIST data yet; 'vae-tch data fetch mnist' says why (tests do not need it)"

@@ -152,10 +152,16 @@ fn download_verified(agent: &ureq::Agent, url: &str, md5: &str) -> Result<Vec<u8
     let resp = agent.get(url).call().map_err(|e| {
         http(match e {
             ureq::Error::Status(code, r) => format!("HTTP {code} {}", r.status_text()),
-            ureq::Error::Transport(t) => match t.message() {
-                Some(m) => format!("{}: {m}", t.kind()),
-                None => t.kind().to_string(),
-            },
+            ureq::Error::Transport(t) => {
+                let mut m = t.kind().to_string();
+                if let Some(detail) = t.message() {
+                    m += &format!(": {detail}");
+                }
+                if let Some(cause) = std::error::Error::source(&t) {
+                    m += &format!(": {cause}");
+                }
+                m
+            }
         })
     })?;
     let len = resp

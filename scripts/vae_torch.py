@@ -1,0 +1,208 @@
+"""PyTorch reference of the vae-tch model: the Keras VAE of Foster, "Generative Deep Learning",
+ch. 3, in plain PyTorch with Keras semantics (see ../shared/keras-semantics.md):
+
+- Conv2D 'same' as TF pads it: the odd pixel after (stride 2: 0 before, 1 after);
+- Conv2DTranspose 'same': the full transposed conv, cropped (k - s) // 2 before, the rest after;
+- LeakyReLU slope 0.3; glorot-uniform kernels, zero biases.
+
+Its state_dict keys are exactly the tensor names in vae-tch's model.safetensors, so
+
+    model = VAE.from_config("runs/mnist-1/config.toml")
+    model.load_state_dict(safetensors.torch.load_file("runs/mnist-1/checkpoint/model.safetensors"))
+
+loads a vae-tch run. Also the benchmark baseline (scripts/bench_*) and the source of golden
+numbers in the Rust tests.
+"""
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class VaeConfig:
+    """The [model] table of a vae-tch config.toml (defaults: the seed's MNIST model)."""
+
+    input_shape: list[int] = field(default_factory=lambda: [1, 28, 28])
+    encoder_conv_filters: list[int] = field(default_factory=lambda: [32, 64, 64, 64])
+    encoder_conv_kernel_size: list[int] = field(default_factory=lambda: [3, 3, 3, 3])
+    encoder_conv_strides: list[int] = field(default_factory=lambda: [1, 2, 2, 1])
+    decoder_conv_t_filters: list[int] = field(default_factory=lambda: [64, 64, 32, 1])
+    decoder_conv_t_kernel_size: list[int] = field(default_factory=lambda: [3, 3, 3, 3])
+    decoder_conv_t_strides: list[int] = field(default_factory=lambda: [1, 2, 2, 1])
+    latent_dim: int = 2
+    leaky_relu_slope: float = 0.3
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> "VaeConfig":
+        with open(path, "rb") as f:
+            model = tomllib.load(f).get("model", {})
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in model.items() if k in known})
+
+    def shape_before_flattening(self) -> tuple[int, int, int]:
+        _, h, w = self.input_shape
+        for s in self.encoder_conv_strides:
+            h, w = -(-h // s), -(-w // s)
+        return self.encoder_conv_filters[-1], h, w
+
+
+def same_padding(n: int, k: int, s: int) -> tuple[int, int]:
+    """TF 'same' padding (before, after) for one dimension."""
+    out = -(-n // s)
+    total = max((out - 1) * s + k - n, 0)
+    return total // 2, total - total // 2
+
+
+def glorot_(weight: torch.Tensor, fan_in: int, fan_out: int) -> None:
+    limit = math.sqrt(6.0 / (fan_in + fan_out))
+    nn.init.uniform_(weight, -limit, limit)
+
+
+class SameConv2d(nn.Conv2d):
+    """Keras Conv2D(padding='same')."""
+
+    def __init__(self, c_in: int, c_out: int, k: int, stride: int):
+        super().__init__(c_in, c_out, k, stride=stride, padding=0)
+        glorot_(self.weight, c_in * k * k, c_out * k * k)
+        nn.init.zeros_(self.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k, s = self.kernel_size[0], self.stride[0]
+        t, b = same_padding(x.shape[2], k, s)
+        l, r = same_padding(x.shape[3], k, s)
+        return F.conv2d(F.pad(x, (l, r, t, b)), self.weight, self.bias, stride=s)
+
+
+class SameConvTranspose2d(nn.ConvTranspose2d):
+    """Keras Conv2DTranspose(padding='same'): output n * stride."""
+
+    def __init__(self, c_in: int, c_out: int, k: int, stride: int):
+        super().__init__(c_in, c_out, k, stride=stride, padding=0)
+        glorot_(self.weight, c_out * k * k, c_in * k * k)
+        nn.init.zeros_(self.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k, s = self.kernel_size[0], self.stride[0]
+        y = F.conv_transpose2d(x, self.weight, self.bias, stride=s)
+        before = (k - s) // 2
+        h, w = x.shape[2] * s, x.shape[3] * s
+        return y[:, :, before : before + h, before : before + w]
+
+
+class Dense(nn.Linear):
+    """Keras Dense: glorot-uniform kernel, zero bias."""
+
+    def __init__(self, d_in: int, d_out: int):
+        super().__init__(d_in, d_out)
+        glorot_(self.weight, d_in, d_out)
+        nn.init.zeros_(self.bias)
+
+
+class Encoder(nn.Module):
+    def __init__(self, cfg: VaeConfig):
+        super().__init__()
+        self.slope = cfg.leaky_relu_slope
+        c_in = cfg.input_shape[0]
+        self.n_convs = len(cfg.encoder_conv_filters)
+        for i, (f, k, s) in enumerate(
+            zip(cfg.encoder_conv_filters, cfg.encoder_conv_kernel_size, cfg.encoder_conv_strides)
+        ):
+            setattr(self, f"conv{i + 1}", SameConv2d(c_in, f, k, s))
+            c_in = f
+        flat = math.prod(cfg.shape_before_flattening())
+        self.mu = Dense(flat, cfg.latent_dim)
+        self.log_var = Dense(flat, cfg.latent_dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        for i in range(self.n_convs):
+            x = F.leaky_relu(getattr(self, f"conv{i + 1}")(x), self.slope)
+        x = torch.flatten(x, 1)
+        return self.mu(x), self.log_var(x)
+
+
+class Decoder(nn.Module):
+    def __init__(self, cfg: VaeConfig):
+        super().__init__()
+        self.slope = cfg.leaky_relu_slope
+        self.shape = cfg.shape_before_flattening()
+        self.fc = Dense(cfg.latent_dim, math.prod(self.shape))
+        c_in = self.shape[0]
+        self.n_deconvs = len(cfg.decoder_conv_t_filters)
+        for i, (f, k, s) in enumerate(
+            zip(cfg.decoder_conv_t_filters, cfg.decoder_conv_t_kernel_size, cfg.decoder_conv_t_strides)
+        ):
+            setattr(self, f"deconv{i + 1}", SameConvTranspose2d(c_in, f, k, s))
+            c_in = f
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.fc(z).view(-1, *self.shape)
+        for i in range(self.n_deconvs):
+            x = getattr(self, f"deconv{i + 1}")(x)
+            x = F.leaky_relu(x, self.slope) if i + 1 < self.n_deconvs else torch.sigmoid(x)
+        return x
+
+
+class VAE(nn.Module):
+    def __init__(self, cfg: VaeConfig | None = None):
+        super().__init__()
+        self.config = cfg or VaeConfig()
+        self.encoder = Encoder(self.config)
+        self.decoder = Decoder(self.config)
+
+    @classmethod
+    def from_config(cls, path: str | Path) -> "VAE":
+        return cls(VaeConfig.from_toml(path))
+
+    def forward(self, x: torch.Tensor):
+        """(reconstruction, mu, log_var), sampling z = mu + exp(log_var / 2) * eps."""
+        mu, log_var = self.encoder(x)
+        z = mu + torch.exp(log_var / 2) * torch.randn_like(mu)
+        return self.decoder(z), mu, log_var
+
+    def reconstruct_mean(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x)[0])
+
+
+def vae_loss(recon, x, mu, log_var, r_loss_factor: float = 1000.0):
+    """(loss, r_loss, kl_loss), batch means, as the seed's vae_r_loss + vae_kl_loss."""
+    r_loss = r_loss_factor * torch.mean((x - recon) ** 2, dim=(1, 2, 3))
+    kl_loss = -0.5 * torch.sum(1 + log_var - mu.square() - log_var.exp(), dim=1)
+    return (r_loss + kl_loss).mean(), r_loss.mean(), kl_loss.mean()
+
+
+class KerasAdam(torch.optim.Optimizer):
+    """Adam as Keras computes it (epsilon hat, 1e-7): the optimizer vae-tch uses."""
+
+    def __init__(self, params, lr=5e-4, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+        super().__init__(params, dict(lr=lr, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon))
+
+    @torch.no_grad()
+    def step(self):
+        for g in self.param_groups:
+            b1, b2 = g["beta_1"], g["beta_2"]
+            for p in g["params"]:
+                if p.grad is None:
+                    continue
+                st = self.state[p]
+                if not st:
+                    st["t"], st["m"], st["v"] = 0, torch.zeros_like(p), torch.zeros_like(p)
+                st["t"] += 1
+                t = st["t"]
+                alpha = g["lr"] * math.sqrt(1 - b2**t) / (1 - b1**t)
+                st["m"].lerp_(p.grad, 1 - b1)
+                st["v"].mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+                p.addcdiv_(st["m"], st["v"].sqrt().add_(g["epsilon"]), value=-alpha)
+
+
+if __name__ == "__main__":
+    model = VAE()
+    for k, v in model.state_dict().items():
+        print(f"{k:28s} {tuple(v.shape)}")
+    print("parameters:", sum(p.numel() for p in model.parameters()))

@@ -1,0 +1,64 @@
+//! Helpers shared by the integration tests: tiny synthetic data sets and configs.
+#![allow(dead_code)]
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use vae_tch::config::TrainConfig;
+use vae_tch::data::{write_dataset, DatasetKind};
+
+/// torch's generator is global to the process: tests that seed it and train take this lock so
+/// that parallel test threads do not interleave their random draws.
+pub fn rng_lock() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A deterministic pseudo-random byte stream (an LCG; no dependency needed for test data).
+fn lcg(seed: u64) -> impl FnMut() -> u8 {
+    let mut s = seed;
+    move || {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (s >> 56) as u8
+    }
+}
+
+/// `n` 28x28 images: a bright 8x8 square whose place depends on the label, plus faint noise.
+pub fn synthetic_images(n: usize, seed: u64) -> (Vec<u8>, Vec<u8>) {
+    let mut rnd = lcg(seed);
+    let mut images = vec![0u8; n * 784];
+    let mut labels = Vec::with_capacity(n);
+    for i in 0..n {
+        let label = (i % 10) as u8;
+        labels.push(label);
+        let (oy, ox) = (2 + (label as usize / 5) * 12, 2 + (label as usize % 5) * 4);
+        for y in 0..28 {
+            for x in 0..28 {
+                let inside = (oy..oy + 8).contains(&y) && (ox..ox + 8).contains(&x);
+                let noise = rnd() / 8;
+                images[i * 784 + y * 28 + x] = if inside { 255 - noise } else { noise };
+            }
+        }
+    }
+    (images, labels)
+}
+
+/// Writes a small MNIST-style data set (gzip'd IDX) into `dir`.
+pub fn write_synthetic(dir: &Path, n_train: usize, n_test: usize) {
+    let (ti, tl) = synthetic_images(n_train, 1);
+    let (vi, vl) = synthetic_images(n_test, 2);
+    write_dataset(dir, (&ti, &tl), (&vi, &vl)).expect("writing the synthetic data set");
+}
+
+/// A config for a few quick CPU epochs on `data_dir`.
+pub fn tiny_config(data_dir: &Path, epochs: usize, batch_size: usize) -> TrainConfig {
+    let mut c = TrainConfig::default();
+    c.data.dataset = DatasetKind::Mnist;
+    c.data.dir = Some(data_dir.to_path_buf());
+    c.train.epochs = epochs;
+    c.train.batch_size = batch_size;
+    c.train.reconstruction_every = 0;
+    c.train.seed = 7;
+    c
+}
