@@ -27,6 +27,12 @@ pub enum Command {
     Train(TrainArgs),
     /// Print a Keras-style table of layers, output shapes and parameter counts.
     Summary(SummaryArgs),
+    /// Write TorchScript modules (encoder.pt, decoder.pt, vae.pt), model.safetensors and
+    /// config.toml for Python (also done at the end of `train`).
+    Export(ExportArgs),
+    /// Turn a Keras weight file of the book's model (.weights.h5 or legacy .h5) into a run folder
+    /// that export, train --resume and the plots accept.
+    ImportKeras(ImportKerasArgs),
     /// Get data sets.
     Data {
         #[command(subcommand)]
@@ -86,9 +92,42 @@ pub struct TrainArgs {
     /// Continue the run in this folder from its last checkpoint.
     #[arg(long, value_name = "RUN")]
     pub resume: Option<PathBuf>,
+    /// Do not write the TorchScript/safetensors exports into <run>/export at the end.
+    #[arg(long)]
+    pub no_export: bool,
     /// No progress bars or per-epoch lines.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The run folder.
+    pub run: PathBuf,
+    /// Where to write [default: <run>/export].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Device to trace on: cpu, cuda or cuda:N (the modules load anywhere with a map location).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportKerasArgs {
+    /// The Keras weights file (.weights.h5 from Keras 3, or .h5 from Keras 2 save_weights).
+    pub weights: PathBuf,
+    /// The run folder to create.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Latent size of the Keras model.
+    #[arg(long, default_value_t = 2, conflicts_with = "config")]
+    pub latent_dim: i64,
+    /// Data set the run will train on with --resume.
+    #[arg(long, value_enum, default_value_t = DatasetKind::Mnist, conflicts_with = "config")]
+    pub dataset: DatasetKind,
+    /// A TOML config for another architecture than the seed's.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -4,11 +4,14 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// The temporary name used beside `path` while it is being written.
+/// The temporary name used beside `path` while it is being written: `.partial` goes before the
+/// extension (`model.partial.safetensors`), since writers such as tch's pick the format by it.
 pub fn partial_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".partial");
-    path.with_file_name(name)
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    match path.extension() {
+        Some(ext) => path.with_file_name(format!("{stem}.partial.{}", ext.to_string_lossy())),
+        None => path.with_file_name(format!("{stem}.partial")),
+    }
 }
 
 /// Writes `bytes` to `path` atomically.

@@ -9,11 +9,13 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use cli::{Cli, Command, DataCommand, FetchArgs, SummaryArgs, TrainArgs};
+use cli::{
+    Cli, Command, DataCommand, ExportArgs, FetchArgs, ImportKerasArgs, SummaryArgs, TrainArgs,
+};
 use vae_tch::config::TrainConfig;
 use vae_tch::data::fetch::{self, FetchOptions};
 use vae_tch::train::{self, TrainJob};
-use vae_tch::{checkpoint, device, summary};
+use vae_tch::{checkpoint, device, export, keras_import, summary};
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
@@ -29,6 +31,8 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(args) => run_train(args),
         Command::Summary(args) => run_summary(args),
+        Command::Export(args) => run_export(args),
+        Command::ImportKeras(args) => run_import_keras(args),
         Command::Data {
             command: DataCommand::Fetch(args),
         } => run_fetch(args),
@@ -121,6 +125,14 @@ fn run_train(a: TrainArgs) -> Result<()> {
         }
     };
     let rows = train::train(&job)?;
+    if !a.no_export && !rows.is_empty() {
+        let out = export::default_dir(&job.run);
+        export::export(&job.run, &out, device)
+            .with_context(|| format!("exporting {}", job.run.display()))?;
+        if !a.quiet {
+            eprintln!("exported TorchScript and safetensors to {}", out.display());
+        }
+    }
     match rows.last() {
         Some(last) => println!(
             "{}: epoch {}: train loss {:.3} (r {:.3}, kl {:.3}), test loss {:.3} (r {:.3}, kl {:.3})",
@@ -150,6 +162,38 @@ fn run_summary(a: SummaryArgs) -> Result<()> {
     config.validate()?;
     let model = checkpoint::build(&config, tch::Device::Cpu, 0);
     print!("{}", summary::render(&model.vae));
+    Ok(())
+}
+
+fn run_export(a: ExportArgs) -> Result<()> {
+    let device = device::parse(&a.device)?;
+    let out = a.out.clone().unwrap_or_else(|| export::default_dir(&a.run));
+    let written = export::export(&a.run, &out, device)
+        .with_context(|| format!("exporting {}", a.run.display()))?;
+    for path in written {
+        println!("{}", path.display());
+    }
+    Ok(())
+}
+
+fn run_import_keras(a: ImportKerasArgs) -> Result<()> {
+    let config = match &a.config {
+        Some(path) => load_config_file(path)?,
+        None => {
+            let mut c = TrainConfig::default();
+            c.model.latent_dim = a.latent_dim;
+            c.data.dataset = a.dataset;
+            c
+        }
+    };
+    keras_import::import(&a.weights, &a.out, config)
+        .with_context(|| format!("importing {} into {}", a.weights.display(), a.out.display()))?;
+    println!(
+        "{}: run folder from {} (epoch 0; `vae-tch train --resume {} --epochs N` trains on)",
+        a.out.display(),
+        a.weights.display(),
+        a.out.display()
+    );
     Ok(())
 }
 

@@ -26,7 +26,7 @@ fn help_explains_every_subcommand_and_train_flag() {
     let tmp = tempfile::tempdir().unwrap();
     let o = vae_tch(&["--help"], tmp.path());
     assert!(o.status.success());
-    for sub in ["train", "summary", "data"] {
+    for sub in ["train", "summary", "data", "export", "import-keras"] {
         assert!(text(&o).contains(sub), "{}", text(&o));
     }
     let o = vae_tch(&["train", "--help"], tmp.path());
@@ -168,6 +168,19 @@ fn train_and_resume_from_the_command_line() {
         "{cfg}"
     );
     assert!(run.join("reconstructions-epoch-0001.png").is_file());
+    for f in [
+        "encoder.pt",
+        "decoder.pt",
+        "vae.pt",
+        "model.safetensors",
+        "config.toml",
+        "reference_io.safetensors",
+    ] {
+        assert!(
+            run.join("export").join(f).is_file(),
+            "train did not export {f}"
+        );
+    }
 
     let o = vae_tch(
         &[

@@ -1,0 +1,306 @@
+//! `vae-tch import-keras`: Keras weight files of the seed's model into a vae-tch run folder.
+//! Reads both formats the book's users have:
+//! - Keras 3 `.weights.h5`: `layers/<model>/layers/<class_name>[_k]/vars/{0,1}` (kernel, bias),
+//!   layers named by class and creation order (conv2d, conv2d_1, ..., dense, dense_1);
+//! - legacy Keras 2 `.h5` (`save_weights` to HDF5): `<layer>/[<layer>/]kernel[:0]` and `bias[:0]`,
+//!   layers named as the book names them (encoder_conv_i, mu, log_var, decoder_conv_t_i).
+//!
+//! Layers are told apart by kind (Conv2D, Conv2DTranspose, Dense) and by shape, ordered by the
+//! number in their name, then moved to PyTorch layouts (../shared/keras-semantics.md): Conv2D
+//! (kh, kw, in, out) and Conv2DTranspose (kh, kw, out, in) kernels permute(3, 2, 0, 1); Dense
+//! kernels transpose, with Keras's (h, w, c) flatten order turned into torch's (c, h, w).
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use tch::{Device, Kind, Tensor};
+
+use crate::checkpoint::{self, TrainState};
+use crate::config::TrainConfig;
+use crate::optim::KerasAdam;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{path}: not a readable HDF5 file: {message}")]
+    Hdf5 { path: PathBuf, message: String },
+    #[error("{path}: {message}")]
+    Layout { path: PathBuf, message: String },
+    #[error(transparent)]
+    Checkpoint(#[from] checkpoint::CheckpointError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum LayerKind {
+    Conv,
+    ConvTranspose,
+    Dense,
+}
+
+#[derive(Debug)]
+struct KerasLayer {
+    /// Path of the layer's group, for messages.
+    path: String,
+    kind: LayerKind,
+    /// The number ending the layer's name (conv2d_3 -> 3, encoder_conv_0 -> 0, conv2d -> -1).
+    order: i64,
+    name: String,
+    kernel: (Vec<i64>, Vec<f32>),
+    bias: (Vec<i64>, Vec<f32>),
+}
+
+fn layer_name(path: &str) -> String {
+    // Keras 3: .../<name>/vars; legacy: .../<name>/<name> or .../<name>.
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != "vars")
+        .collect();
+    parts.last().copied().unwrap_or_default().to_string()
+}
+
+fn classify(name: &str, kernel_rank: usize) -> Option<LayerKind> {
+    let n = name.to_ascii_lowercase();
+    match kernel_rank {
+        4 if n.contains("transpose") || n.contains("conv_t") || n.contains("deconv") => {
+            Some(LayerKind::ConvTranspose)
+        }
+        4 => Some(LayerKind::Conv),
+        2 => Some(LayerKind::Dense),
+        _ => None,
+    }
+}
+
+fn trailing_number(name: &str) -> i64 {
+    let digits: String = name
+        .chars()
+        .rev()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    digits
+        .chars()
+        .rev()
+        .collect::<String>()
+        .parse()
+        .unwrap_or(-1)
+}
+
+/// Every dataset in the file: path -> (shape, f32 data).
+fn read_all(path: &Path) -> Result<BTreeMap<String, (Vec<i64>, Vec<f32>)>, ImportError> {
+    let h5 = |e: hdf5_pure::Error| ImportError::Hdf5 {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let file = hdf5_pure::File::open(path).map_err(h5)?;
+    let mut out = BTreeMap::new();
+    let mut stack = vec![(String::new(), file.root())];
+    while let Some((prefix, group)) = stack.pop() {
+        for name in group.datasets().map_err(h5)? {
+            let ds = group.dataset(&name).map_err(h5)?;
+            let shape = ds.shape().map_err(h5)?.iter().map(|&d| d as i64).collect();
+            // Keras stores float32; other numeric datasets (e.g. an optimizer's step count) are
+            // not weights and are skipped.
+            if let Ok(data) = ds.read_f32() {
+                out.insert(format!("{prefix}{name}"), (shape, data));
+            }
+        }
+        for name in group.groups().map_err(h5)? {
+            let child = group.group(&name).map_err(h5)?;
+            stack.push((format!("{prefix}{name}/"), child));
+        }
+    }
+    Ok(out)
+}
+
+/// Pairs kernels with biases by their group.
+fn layers(
+    path: &Path,
+    datasets: BTreeMap<String, (Vec<i64>, Vec<f32>)>,
+) -> Result<Vec<KerasLayer>, ImportError> {
+    let mut groups: BTreeMap<String, (Option<(Vec<i64>, Vec<f32>)>, Option<(Vec<i64>, Vec<f32>)>)> =
+        BTreeMap::new();
+    for (p, t) in datasets {
+        let (parent, leaf) = p.rsplit_once('/').unwrap_or(("", p.as_str()));
+        let leaf = leaf.trim_end_matches(":0");
+        let slot = groups.entry(parent.to_string()).or_default();
+        match leaf {
+            "kernel" | "0" => slot.0 = Some(t),
+            "bias" | "1" => slot.1 = Some(t),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for (group, (kernel, bias)) in groups {
+        let (Some(kernel), Some(bias)) = (kernel, bias) else {
+            continue;
+        };
+        let name = layer_name(&group);
+        let Some(kind) = classify(&name, kernel.0.len()) else {
+            continue;
+        };
+        if !group.starts_with("optimizer") {
+            out.push(KerasLayer {
+                path: group,
+                kind,
+                order: trailing_number(&name),
+                name,
+                kernel,
+                bias,
+            });
+        }
+    }
+    if out.is_empty() {
+        return Err(ImportError::Layout {
+            path: path.into(),
+            message: "no Keras layer weights (kernel + bias) found".into(),
+        });
+    }
+    Ok(out)
+}
+
+fn tensor((shape, data): &(Vec<i64>, Vec<f32>)) -> Tensor {
+    Tensor::from_slice(data).view(shape.as_slice())
+}
+
+/// Reads a Keras weight file into `(state_dict key, tensor)` pairs for `config`'s model.
+pub fn read_keras_weights(
+    path: &Path,
+    config: &TrainConfig,
+) -> Result<Vec<(String, Tensor)>, ImportError> {
+    let bad = |message: String| ImportError::Layout {
+        path: path.to_path_buf(),
+        message,
+    };
+    let all = layers(path, read_all(path)?)?;
+    let m = &config.model;
+    let [c, h, w] = m.shape_before_flattening();
+    let flat = c * h * w;
+    let latent = m.latent_dim;
+    let by_kind = |kind| {
+        let mut v: Vec<&KerasLayer> = all.iter().filter(|l| l.kind == kind).collect();
+        v.sort_by_key(|l| l.order);
+        v
+    };
+    let convs = by_kind(LayerKind::Conv);
+    let deconvs = by_kind(LayerKind::ConvTranspose);
+    let denses = by_kind(LayerKind::Dense);
+    if convs.len() != m.encoder_conv_filters.len()
+        || deconvs.len() != m.decoder_conv_t_filters.len()
+    {
+        return Err(bad(format!(
+            "found {} Conv2D and {} Conv2DTranspose layers, the model has {} and {} (pass --config for another architecture)",
+            convs.len(),
+            deconvs.len(),
+            m.encoder_conv_filters.len(),
+            m.decoder_conv_t_filters.len()
+        )));
+    }
+    // Encoder Dense kernels are (flat, latent); the decoder's is (latent, flat).
+    let enc_dense: Vec<&&KerasLayer> = denses
+        .iter()
+        .filter(|l| l.kernel.0 == [flat, latent])
+        .collect();
+    let dec_dense: Vec<&&KerasLayer> = denses
+        .iter()
+        .filter(|l| l.kernel.0 == [latent, flat])
+        .collect();
+    if enc_dense.len() != 2 || dec_dense.len() != 1 {
+        return Err(bad(format!(
+            "expected two Dense ({flat}, {latent}) kernels (mu, log_var) and one ({latent}, {flat}) (decoder), found {:?}",
+            denses.iter().map(|l| (&l.path, &l.kernel.0)).collect::<Vec<_>>()
+        )));
+    }
+    // mu and log_var by name where the file keeps the book's names, else by creation order.
+    let (mu, log_var) = match enc_dense.iter().position(|l| l.name.contains("log_var")) {
+        Some(i) => (enc_dense[1 - i], enc_dense[i]),
+        None => (enc_dense[0], enc_dense[1]),
+    };
+
+    let mut out = Vec::new();
+    for (prefix, list) in [("encoder.conv", &convs), ("decoder.deconv", &deconvs)] {
+        for (i, l) in list.iter().enumerate() {
+            out.push((
+                format!("{prefix}{}.weight", i + 1),
+                tensor(&l.kernel).permute([3, 2, 0, 1]).contiguous(),
+            ));
+            out.push((format!("{prefix}{}.bias", i + 1), tensor(&l.bias)));
+        }
+    }
+    for (key, l) in [("encoder.mu", mu), ("encoder.log_var", log_var)] {
+        // (h*w*c, latent) rows in (h, w, c) order -> [latent, c*h*w].
+        let k = tensor(&l.kernel)
+            .view([h, w, c, latent])
+            .permute([3, 2, 0, 1])
+            .reshape([latent, flat]);
+        out.push((format!("{key}.weight"), k));
+        out.push((format!("{key}.bias"), tensor(&l.bias)));
+    }
+    let d = dec_dense[0];
+    // (latent, h*w*c) columns in (h, w, c) order -> [c*h*w, latent]; the bias likewise.
+    let k = tensor(&d.kernel)
+        .view([latent, h, w, c])
+        .permute([3, 1, 2, 0])
+        .reshape([flat, latent]);
+    let b = tensor(&d.bias)
+        .view([h, w, c])
+        .permute([2, 0, 1])
+        .reshape([flat]);
+    out.push(("decoder.fc.weight".into(), k));
+    out.push(("decoder.fc.bias".into(), b));
+    Ok(out)
+}
+
+/// Creates the run folder `out` from a Keras weight file: config.toml (with epochs = 0), the
+/// weights as a checkpoint, a fresh optimizer state. `export`, `train --resume` and the plots
+/// accept it.
+pub fn import(path: &Path, out: &Path, mut config: TrainConfig) -> Result<(), ImportError> {
+    config.train.epochs = 0;
+    config
+        .validate()
+        .map_err(checkpoint::CheckpointError::from)?;
+    if out.join(checkpoint::CONFIG_FILE).exists() {
+        return Err(ImportError::Layout {
+            path: out.into(),
+            message: "already holds a run; choose another --out".into(),
+        });
+    }
+    let weights = read_keras_weights(path, &config)?;
+    let model = checkpoint::build(&config, Device::Cpu, config.train.seed);
+    let vars = model.vs.variables();
+    for (key, t) in &weights {
+        let dst = &vars[key];
+        if dst.size() != t.size() {
+            return Err(ImportError::Layout {
+                path: path.into(),
+                message: format!(
+                    "{key}: the file's weight has shape {:?}, the model {:?}",
+                    t.size(),
+                    dst.size()
+                ),
+            });
+        }
+        tch::no_grad(|| dst.shallow_clone().copy_(&t.to_kind(Kind::Float)));
+    }
+    std::fs::create_dir_all(out).map_err(|source| ImportError::Io {
+        path: out.into(),
+        source,
+    })?;
+    let cfg_path = out.join(checkpoint::CONFIG_FILE);
+    crate::fsutil::write_atomic(&cfg_path, config.to_toml().as_bytes()).map_err(|source| {
+        ImportError::Io {
+            path: cfg_path,
+            source,
+        }
+    })?;
+    let opt = KerasAdam::new(vars.into_iter().collect(), config.optim.clone());
+    let state = TrainState {
+        epoch: 0,
+        step: 0,
+        seed: config.train.seed,
+        next_rng_seed: checkpoint::epoch_seed(config.train.seed, 0),
+    };
+    checkpoint::save(out, &model.vs, &opt, &state)?;
+    Ok(())
+}

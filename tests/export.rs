@@ -1,0 +1,97 @@
+//! Exports reload in Rust (tch's CModule) and give the model's outputs at any batch size; the
+//! Python side (tests/python/test_export.py) checks the same files from torch and Keras.
+mod common;
+
+use tch::{CModule, Device, IValue, Kind, Tensor};
+use vae_tch::checkpoint;
+use vae_tch::export::{
+    self, DECODER_FILE, ENCODER_FILE, REFERENCE_IO_FILE, VAE_FILE, WEIGHTS_FILE,
+};
+use vae_tch::train::{train, TrainJob};
+
+fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+    assert_eq!(a.size(), b.size());
+    (a - b).abs().max().double_value(&[])
+}
+
+#[test]
+fn exports_reload_and_match_the_model_at_any_batch_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    {
+        let _g = common::rng_lock();
+        common::write_synthetic(&tmp.path().join("data"), 16, 8);
+        let cfg = common::tiny_config(&tmp.path().join("data"), 1, 8);
+        train(&TrainJob {
+            run: run.clone(),
+            config: cfg,
+            resume: false,
+            device: Device::Cpu,
+            quiet: true,
+        })
+        .unwrap();
+    }
+    let out = tmp.path().join("export");
+    let written = export::export(&run, &out, Device::Cpu).unwrap();
+    assert_eq!(written.len(), 6);
+    let model = checkpoint::load_model(&run, Device::Cpu).unwrap();
+    let vae = &model.vae;
+    let enc = CModule::load(out.join(ENCODER_FILE)).unwrap();
+    let dec = CModule::load(out.join(DECODER_FILE)).unwrap();
+    let full = CModule::load(out.join(VAE_FILE)).unwrap();
+    // Traced at batch 4 (x) and 5 (z); other batch sizes must work too.
+    for n in [1i64, 3, 9] {
+        let x = Tensor::rand([n, 1, 28, 28], (Kind::Float, Device::Cpu));
+        let z = Tensor::randn([n, 2], (Kind::Float, Device::Cpu));
+        let (mu, log_var) = tch::no_grad(|| vae.encoder.forward(&x));
+        let stacked = enc.forward_ts(&[&x]).unwrap();
+        assert_eq!(stacked.size(), [2, n, 2]);
+        assert!(max_diff(&stacked.get(0), &mu) < 1e-6);
+        assert!(max_diff(&stacked.get(1), &log_var) < 1e-6);
+        assert!(
+            max_diff(
+                &dec.forward_ts(&[&z]).unwrap(),
+                &tch::no_grad(|| vae.decoder.forward(&z))
+            ) < 1e-6
+        );
+        let via_ivalue = full
+            .forward_is(&[IValue::Tensor(x.shallow_clone())])
+            .unwrap();
+        let IValue::Tensor(r) = via_ivalue else {
+            panic!("vae.pt returned {via_ivalue:?}")
+        };
+        assert!(max_diff(&r, &tch::no_grad(|| vae.reconstruct_mean(&x))) < 1e-6);
+    }
+    // The golden file holds the model's own outputs on the documented inputs.
+    let io: std::collections::HashMap<String, Tensor> =
+        Tensor::read_safetensors(out.join(REFERENCE_IO_FILE))
+            .unwrap()
+            .into_iter()
+            .collect();
+    let (x, z) = export::reference_inputs(vae, Device::Cpu);
+    assert!(io["x"].equal(&x) && io["z"].equal(&z));
+    assert!(max_diff(&io["decoded"], &tch::no_grad(|| vae.decoder.forward(&z))) == 0.0);
+    // model.safetensors holds the 22 state_dict tensors, equal to the checkpoint's.
+    let w: Vec<(String, Tensor)> = Tensor::read_safetensors(out.join(WEIGHTS_FILE)).unwrap();
+    assert_eq!(w.len(), 22);
+    let vars = model.vs.variables();
+    for (k, t) in &w {
+        assert!(t.equal(&vars[k]), "{k}");
+    }
+}
+
+#[test]
+fn export_of_a_missing_run_names_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let err = export::export(
+        &tmp.path().join("nope"),
+        &tmp.path().join("out"),
+        Device::Cpu,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("nope") && err.contains("not a vae-tch run folder"),
+        "{err}"
+    );
+}

@@ -1,0 +1,68 @@
+"""The seed's model built with Keras 3 itself, as the book's code builds it (Foster, "Generative
+Deep Learning", ch. 3, models/VAE.py: named layers encoder_conv_i / mu / log_var /
+decoder_conv_t_i, a nested encoder and decoder), plus the weight copy from vae-tch's PyTorch
+layouts into Keras's (../shared/keras-semantics.md): Conv2D and Conv2DTranspose kernels
+permute(2, 3, 1, 0); Dense kernels transpose, with rows (encoder) or columns (decoder) moved from
+torch's (c, h, w) flatten order to Keras's (h, w, c)."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+import numpy as np  # noqa: E402
+import keras  # noqa: E402
+from keras import layers  # noqa: E402
+
+FILTERS_E, STRIDES_E = [32, 64, 64, 64], [1, 2, 2, 1]
+FILTERS_D, STRIDES_D = [64, 64, 32, 1], [1, 2, 2, 1]
+
+
+def build(latent_dim: int = 2):
+    """(encoder_mu_log_var, decoder, vae) as the book wires them."""
+    inp = keras.Input(shape=(28, 28, 1), name="encoder_input")
+    x = inp
+    for i, (f, s) in enumerate(zip(FILTERS_E, STRIDES_E)):
+        x = layers.Conv2D(f, 3, strides=s, padding="same", name=f"encoder_conv_{i}")(x)
+        x = layers.LeakyReLU()(x)
+    shape_before = tuple(x.shape[1:])
+    x = layers.Flatten()(x)
+    mu = layers.Dense(latent_dim, name="mu")(x)
+    log_var = layers.Dense(latent_dim, name="log_var")(x)
+    encoder = keras.Model(inp, [mu, log_var], name="encoder")
+
+    z_in = keras.Input(shape=(latent_dim,), name="decoder_input")
+    y = layers.Dense(int(np.prod(shape_before)), name="decoder_dense")(z_in)
+    y = layers.Reshape(shape_before)(y)
+    for i, (f, s) in enumerate(zip(FILTERS_D, STRIDES_D)):
+        y = layers.Conv2DTranspose(f, 3, strides=s, padding="same", name=f"decoder_conv_t_{i}")(y)
+        y = layers.LeakyReLU()(y) if i < len(FILTERS_D) - 1 else layers.Activation("sigmoid")(y)
+    decoder = keras.Model(z_in, y, name="decoder")
+
+    m, _ = encoder(inp)
+    vae = keras.Model(inp, decoder(m), name="vae")
+    return encoder, decoder, vae
+
+
+def _np(t):
+    return t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)
+
+
+def torch_to_keras(state: dict, encoder, decoder) -> None:
+    """Copies vae-tch / vae_torch weights (PyTorch layouts, (c, h, w) flatten) into the Keras model."""
+    s = {k: _np(v) for k, v in state.items()}
+    c, h, w = 64, 7, 7
+    for i in range(4):
+        encoder.get_layer(f"encoder_conv_{i}").set_weights(
+            [s[f"encoder.conv{i + 1}.weight"].transpose(2, 3, 1, 0), s[f"encoder.conv{i + 1}.bias"]])
+        decoder.get_layer(f"decoder_conv_t_{i}").set_weights(
+            [s[f"decoder.deconv{i + 1}.weight"].transpose(2, 3, 1, 0), s[f"decoder.deconv{i + 1}.bias"]])
+    for name in ["mu", "log_var"]:
+        wt = s[f"encoder.{name}.weight"]  # [latent, c*h*w] in (c, h, w) order
+        latent = wt.shape[0]
+        kernel = wt.reshape(latent, c, h, w).transpose(2, 3, 1, 0).reshape(h * w * c, latent)
+        encoder.get_layer(name).set_weights([kernel, s[f"encoder.{name}.bias"]])
+    wt, b = s["decoder.fc.weight"], s["decoder.fc.bias"]  # [c*h*w, latent]
+    latent = wt.shape[1]
+    kernel = wt.reshape(c, h, w, latent).transpose(3, 1, 2, 0).reshape(latent, h * w * c)
+    decoder.get_layer("decoder_dense").set_weights([kernel, b.reshape(c, h, w).transpose(1, 2, 0).reshape(-1)])
