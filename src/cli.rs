@@ -5,6 +5,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use vae_tch::data::DatasetKind;
+use vae_tch::plot::grids::Spacing;
+use vae_tch::plot::run::Which;
+use vae_tch::plot::Format;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,6 +36,22 @@ pub enum Command {
     /// Turn a Keras weight file of the book's model (.weights.h5 or legacy .h5) into a run folder
     /// that export, train --resume and the plots accept.
     ImportKeras(ImportKerasArgs),
+    /// Loss curves from metrics.csv: loss, r_loss and kl_loss, train and test, per epoch
+    /// [default: <run>/loss.png].
+    PlotLoss(PlotLossArgs),
+    /// Scatter of the latent means coloured by label (PCA when the latent has more than 2
+    /// dims) [default: <run>/latent.png].
+    LatentPlot(LatentPlotArgs),
+    /// Grid of decodes over the 2-D latent plane, with latent coordinates on the axes
+    /// [default: <run>/manifold.png].
+    Manifold(ManifoldArgs),
+    /// Test images above their reconstructions [default: <run>/reconstructions.png].
+    Reconstruct(ReconstructArgs),
+    /// Decodes of random draws from N(0, I) [default: <run>/samples.png].
+    Sample(SampleArgs),
+    /// Decodes along the line between two test images' latent means
+    /// [default: <run>/interpolate-<from>-<to>.png].
+    Interpolate(InterpolateArgs),
     /// Get data sets.
     Data {
         #[command(subcommand)]
@@ -128,6 +147,102 @@ pub struct ImportKerasArgs {
     /// A TOML config for another architecture than the seed's.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+}
+
+/// What every figure command takes.
+#[derive(Debug, Args)]
+pub struct FigureArgs {
+    /// The run folder.
+    pub run: PathBuf,
+    /// The output file [default: in the run folder].
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// The run's data folder, if it moved [default: the one in its config.toml].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PlotLossArgs {
+    /// The run folder.
+    pub run: PathBuf,
+    /// The output file [default: <run>/loss.png].
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Logarithmic loss axes.
+    #[arg(long)]
+    pub log: bool,
+    #[arg(long, value_enum, default_value_t = Format::Png)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct LatentPlotArgs {
+    #[command(flatten)]
+    pub fig: FigureArgs,
+    /// Which images to encode.
+    #[arg(long, value_enum, default_value_t = Which::Test)]
+    pub split: Which,
+    /// Use the first N images of the split [default: all].
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    #[arg(long, value_enum, default_value_t = Format::Png)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ManifoldArgs {
+    #[command(flatten)]
+    pub fig: FigureArgs,
+    /// Points per side of the grid.
+    #[arg(long, default_value_t = 20)]
+    pub n: usize,
+    /// normal: quantiles of N(0, 1) at 0.05..0.95 (the book's); linear: even steps over
+    /// [-range, range].
+    #[arg(long, value_enum, default_value_t = Spacing::Normal)]
+    pub spacing: Spacing,
+    /// Half-width of the linear grid.
+    #[arg(long, default_value_t = 3.0)]
+    pub range: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct ReconstructArgs {
+    #[command(flatten)]
+    pub fig: FigureArgs,
+    /// How many test images (the first N).
+    #[arg(long, default_value_t = 10)]
+    pub n: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    #[command(flatten)]
+    pub fig: FigureArgs,
+    /// How many samples.
+    #[arg(long, default_value_t = 64)]
+    pub n: usize,
+    /// Seed of the draws.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct InterpolateArgs {
+    #[command(flatten)]
+    pub fig: FigureArgs,
+    /// Index of the first test image.
+    #[arg(long)]
+    pub from: usize,
+    /// Index of the second test image.
+    #[arg(long)]
+    pub to: usize,
+    /// Decodes between them.
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,7 @@ pub mod loss;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+pub mod plot;
 pub mod progress;
 pub mod summary;
 pub mod train;

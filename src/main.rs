@@ -10,10 +10,13 @@ use anyhow::{Context, Result};
 use clap::Parser;
 
 use cli::{
-    Cli, Command, DataCommand, ExportArgs, FetchArgs, ImportKerasArgs, SummaryArgs, TrainArgs,
+    Cli, Command, DataCommand, ExportArgs, FetchArgs, FigureArgs, ImportKerasArgs, SummaryArgs,
+    TrainArgs,
 };
 use vae_tch::config::TrainConfig;
 use vae_tch::data::fetch::{self, FetchOptions};
+use vae_tch::plot::run::{self as figures, RunData, Which};
+use vae_tch::plot::Format;
 use vae_tch::train::{self, TrainJob};
 use vae_tch::{checkpoint, device, export, keras_import, summary};
 
@@ -33,10 +36,45 @@ fn run(cli: Cli) -> Result<()> {
         Command::Summary(args) => run_summary(args),
         Command::Export(args) => run_export(args),
         Command::ImportKeras(args) => run_import_keras(args),
+        Command::PlotLoss(a) => done(figures::plot_loss(
+            &a.run,
+            a.out.as_deref(),
+            a.log,
+            a.format,
+        )),
+        Command::LatentPlot(a) => with_run(&a.fig, |src, out| {
+            figures::latent_plot(src, a.split, a.limit, out, a.format)
+        }),
+        Command::Manifold(a) => with_run(&a.fig, |src, out| {
+            figures::manifold(src, a.n, a.spacing, a.range, out)
+        }),
+        Command::Reconstruct(a) => with_run(&a.fig, |src, out| figures::reconstruct(src, a.n, out)),
+        Command::Sample(a) => with_run(&a.fig, |src, out| figures::sample(src, a.n, a.seed, out)),
+        Command::Interpolate(a) => with_run(&a.fig, |src, out| {
+            figures::interpolate(src, a.from, a.to, a.steps, out)
+        }),
         Command::Data {
             command: DataCommand::Fetch(args),
         } => run_fetch(args),
     }
+}
+
+/// Prints the path a figure command wrote.
+fn done(written: Result<std::path::PathBuf>) -> Result<()> {
+    println!("{}", written?.display());
+    Ok(())
+}
+
+fn with_run(
+    a: &FigureArgs,
+    draw: impl FnOnce(&RunData, Option<&Path>) -> Result<std::path::PathBuf>,
+) -> Result<()> {
+    let src = RunData {
+        run: &a.run,
+        data_dir: a.data_dir.as_deref(),
+        device: device::parse(&a.device)?,
+    };
+    done(draw(&src, a.out.as_deref()))
 }
 
 fn load_config_file(path: &Path) -> Result<TrainConfig> {
@@ -131,6 +169,29 @@ fn run_train(a: TrainArgs) -> Result<()> {
             .with_context(|| format!("exporting {}", job.run.display()))?;
         if !a.quiet {
             eprintln!("exported TorchScript and safetensors to {}", out.display());
+        }
+    }
+    if !rows.is_empty() {
+        // The run's figures: loss curves and the test set's latent means.
+        figures::plot_loss(&job.run, None, false, Format::Png)?;
+        let src = RunData {
+            run: &job.run,
+            data_dir: None,
+            device,
+        };
+        figures::latent_plot(
+            &src,
+            Which::Test,
+            job.config.data.test_limit,
+            None,
+            Format::Png,
+        )?;
+        if !a.quiet {
+            eprintln!(
+                "figures: {}, {}",
+                job.run.join("loss.png").display(),
+                job.run.join("latent.png").display()
+            );
         }
     }
     match rows.last() {

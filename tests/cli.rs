@@ -26,7 +26,19 @@ fn help_explains_every_subcommand_and_train_flag() {
     let tmp = tempfile::tempdir().unwrap();
     let o = vae_tch(&["--help"], tmp.path());
     assert!(o.status.success());
-    for sub in ["train", "summary", "data", "export", "import-keras"] {
+    for sub in [
+        "train",
+        "summary",
+        "data",
+        "export",
+        "import-keras",
+        "plot-loss",
+        "latent-plot",
+        "manifold",
+        "reconstruct",
+        "sample",
+        "interpolate",
+    ] {
         assert!(text(&o).contains(sub), "{}", text(&o));
     }
     let o = vae_tch(&["train", "--help"], tmp.path());
@@ -197,6 +209,18 @@ fn train_and_resume_from_the_command_line() {
     assert!(std::fs::read_to_string(run.join("config.toml"))
         .unwrap()
         .contains("epochs = 2"));
+    // A figure command through the CLI prints the file it wrote.
+    let o = vae_tch(
+        &["manifold", "run", "--n", "4", "--out", "m.png"],
+        tmp.path(),
+    );
+    assert!(
+        o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "m.png",
+        "{}",
+        text(&o)
+    );
+    let o = vae_tch(&["interpolate", "run", "--from", "0"], tmp.path());
+    assert_eq!(o.status.code(), Some(2), "--to is required: {}", text(&o));
     let o = vae_tch(&["summary", "--run", "run"], tmp.path());
     assert!(text(&o).contains("(None, 3)"), "{}", text(&o));
     // Nothing left to do is said, not an error.

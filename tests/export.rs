@@ -7,7 +7,6 @@ use vae_tch::checkpoint;
 use vae_tch::export::{
     self, DECODER_FILE, ENCODER_FILE, REFERENCE_IO_FILE, VAE_FILE, WEIGHTS_FILE,
 };
-use vae_tch::train::{train, TrainJob};
 
 fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
     assert_eq!(a.size(), b.size());
@@ -17,20 +16,7 @@ fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
 #[test]
 fn exports_reload_and_match_the_model_at_any_batch_size() {
     let tmp = tempfile::tempdir().unwrap();
-    let run = tmp.path().join("run");
-    {
-        let _g = common::rng_lock();
-        common::write_synthetic(&tmp.path().join("data"), 16, 8);
-        let cfg = common::tiny_config(&tmp.path().join("data"), 1, 8);
-        train(&TrainJob {
-            run: run.clone(),
-            config: cfg,
-            resume: false,
-            device: Device::Cpu,
-            quiet: true,
-        })
-        .unwrap();
-    }
+    let run = common::train_tiny_run(tmp.path(), 16, 8, 1, 2);
     let out = tmp.path().join("export");
     let written = export::export(&run, &out, Device::Cpu).unwrap();
     assert_eq!(written.len(), 6);

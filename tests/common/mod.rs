@@ -62,3 +62,28 @@ pub fn tiny_config(data_dir: &Path, epochs: usize, batch_size: usize) -> TrainCo
     c.train.seed = 7;
     c
 }
+
+/// Trains a quick CPU run (batch 8, seed 7) on `n_train` / `n_test` synthetic images written to
+/// `<dir>/data`; returns the run folder `<dir>/run`.
+pub fn train_tiny_run(
+    dir: &Path,
+    n_train: usize,
+    n_test: usize,
+    epochs: usize,
+    latent_dim: i64,
+) -> std::path::PathBuf {
+    let _g = rng_lock();
+    write_synthetic(&dir.join("data"), n_train, n_test);
+    let mut config = tiny_config(&dir.join("data"), epochs, 8);
+    config.model.latent_dim = latent_dim;
+    let run = dir.join("run");
+    let job = vae_tch::train::TrainJob {
+        run: run.clone(),
+        config,
+        resume: false,
+        device: tch::Device::Cpu,
+        quiet: true,
+    };
+    vae_tch::train::train(&job).expect("training the tiny run");
+    run
+}

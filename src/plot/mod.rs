@@ -1,0 +1,154 @@
+//! Figures with plotters, as PNG (or SVG where asked): loss curves (`loss`), the latent scatter
+//! (`latent`), and image grids with titles and axes (`grids`: manifold, reconstructions, samples,
+//! interpolation). Text uses the bundled DejaVu Sans (assets/fonts, Bitstream Vera license)
+//! through plotters' ab_glyph backend, so figures render on machines with no fonts at all.
+pub mod grids;
+pub mod latent;
+pub mod loss;
+pub mod run;
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use image::GrayImage;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+/// The font family name every figure uses.
+pub const FONT: &str = "sans-serif";
+static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+
+/// matplotlib's tab10: ten colours told apart at a glance, one per class.
+pub const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlotError {
+    #[error("drawing {path}: {message}")]
+    Draw { path: PathBuf, message: String },
+    #[error("{0}")]
+    Input(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Png,
+    Svg,
+}
+
+impl Format {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Png => "png",
+            Format::Svg => "svg",
+        }
+    }
+}
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES)
+            .unwrap_or_else(|_| panic!("the bundled font is a valid TTF"));
+    });
+}
+
+/// Drawing errors as text (their types depend on the backend).
+pub type DrawResult = Result<(), String>;
+
+/// A figure that draws itself on any plotters backend.
+pub trait Figure {
+    fn size(&self) -> (u32, u32);
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult;
+}
+
+/// Renders `fig` to `path` (PNG or SVG), written atomically.
+pub fn render(fig: &impl Figure, path: &Path, format: Format) -> Result<(), PlotError> {
+    register_font();
+    let err = |message: String| PlotError::Draw {
+        path: path.to_path_buf(),
+        message,
+    };
+    crate::fsutil::with_atomic(path, |tmp| -> Result<(), PlotError> {
+        match format {
+            Format::Png => {
+                let root = BitMapBackend::new(tmp, fig.size()).into_drawing_area();
+                fig.draw(&root).map_err(err)?;
+                root.present().map_err(|e| err(e.to_string()))
+            }
+            Format::Svg => {
+                let root = SVGBackend::new(tmp, fig.size()).into_drawing_area();
+                fig.draw(&root).map_err(err)?;
+                root.present().map_err(|e| err(e.to_string()))
+            }
+        }
+    })
+    .map_err(|e| match e {
+        PlotError::Io { source, .. } => PlotError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        other => other,
+    })
+}
+
+impl From<std::io::Error> for PlotError {
+    fn from(source: std::io::Error) -> Self {
+        PlotError::Io {
+            path: PathBuf::new(),
+            source,
+        }
+    }
+}
+
+/// Stretches a grey image over `area`'s plotting rectangle (nearest pixel), so that a grid of
+/// decoded images fills a chart whose axes give their coordinates.
+pub fn blit<DB: DrawingBackend, CT: plotters::coord::CoordTranslate>(
+    area: &DrawingArea<DB, CT>,
+    img: &GrayImage,
+) -> DrawResult {
+    let (xr, yr) = area.get_pixel_range();
+    let (w, h) = (
+        (xr.end - xr.start).max(1) as u32,
+        (yr.end - yr.start).max(1) as u32,
+    );
+    let (iw, ih) = img.dimensions();
+    let root = area.strip_coord_spec();
+    for y in 0..h {
+        let sy = (y * ih / h).min(ih - 1);
+        for x in 0..w {
+            let sx = (x * iw / w).min(iw - 1);
+            let v = img.get_pixel(sx, sy).0[0];
+            // strip_coord_spec keeps the area's own origin: draw in its local pixels.
+            root.draw_pixel((x as i32, y as i32), &RGBColor(v, v, v))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+/// Formats an axis value compactly.
+pub fn tick(v: f64) -> String {
+    if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}

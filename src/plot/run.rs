@@ -1,0 +1,203 @@
+//! The figures of a run folder, as the CLI commands draw them: each loads what it needs (the
+//! model from the checkpoint, test or train images from the run's data set) and writes into the
+//! run folder unless told otherwise.
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use tch::Device;
+
+use super::grids::{self, Spacing};
+use super::latent::{latent_means, LatentFigure};
+use super::loss::LossFigure;
+use super::{render, Format};
+use crate::checkpoint::{self, Loaded, METRICS_FILE};
+use crate::data::{self, Split};
+
+/// Which images to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Which {
+    Test,
+    Train,
+}
+
+/// Where a run's data lives, unless `data_dir` overrides it.
+pub struct RunData<'a> {
+    pub run: &'a Path,
+    pub data_dir: Option<&'a Path>,
+    pub device: Device,
+}
+
+impl RunData<'_> {
+    pub fn model(&self) -> Result<Loaded> {
+        Ok(checkpoint::load_model(self.run, self.device)?)
+    }
+
+    pub fn split(&self, loaded: &Loaded, which: Which) -> Result<Split> {
+        let dir = self
+            .data_dir
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| loaded.config.data.dir());
+        let ds = data::load(loaded.config.data.dataset, &dir).with_context(|| {
+            format!(
+                "the images of run {} (pass --data-dir to point elsewhere)",
+                self.run.display()
+            )
+        })?;
+        Ok(match which {
+            Which::Test => ds.test,
+            Which::Train => ds.train,
+        })
+    }
+}
+
+fn out_path(run: &Path, out: Option<&Path>, name: &str, format: Format) -> PathBuf {
+    out.map(Path::to_path_buf)
+        .unwrap_or_else(|| run.join(format!("{name}.{}", format.extension())))
+}
+
+pub fn plot_loss(
+    run: &Path,
+    out: Option<&Path>,
+    log_scale: bool,
+    format: Format,
+) -> Result<PathBuf> {
+    let csv = run.join(METRICS_FILE);
+    let rows = crate::metrics::read(&csv).with_context(|| format!("reading {}", csv.display()))?;
+    if rows.is_empty() {
+        bail!("{} has no epochs yet", csv.display());
+    }
+    let path = out_path(run, out, "loss", format);
+    let title = format!(
+        "{}: training and test losses per epoch{}",
+        run.display(),
+        if log_scale { " (log scale)" } else { "" }
+    );
+    render(
+        &LossFigure {
+            rows,
+            log_scale,
+            title,
+        },
+        &path,
+        format,
+    )?;
+    Ok(path)
+}
+
+pub fn latent_plot(
+    src: &RunData,
+    which: Which,
+    limit: Option<usize>,
+    out: Option<&Path>,
+    format: Format,
+) -> Result<PathBuf> {
+    let loaded = src.model()?;
+    let split = src.split(&loaded, which)?.limit(limit);
+    let z = latent_means(&loaded.vae, &split.images_f32(src.device));
+    let what = format!(
+        "{} {} {} images",
+        split.len(),
+        loaded.config.data.dataset,
+        if which == Which::Test {
+            "test"
+        } else {
+            "training"
+        }
+    );
+    let fig = LatentFigure::new(
+        &z,
+        &split.labels,
+        &loaded.config.data.dataset.class_names(),
+        &what,
+    );
+    let path = out_path(src.run, out, "latent", format);
+    render(&fig, &path, format)?;
+    Ok(path)
+}
+
+pub fn manifold(
+    src: &RunData,
+    n: usize,
+    spacing: Spacing,
+    range: f64,
+    out: Option<&Path>,
+) -> Result<PathBuf> {
+    if !(2..=100).contains(&n) {
+        bail!("--n {n}: a manifold needs 2 to 100 points a side");
+    }
+    let loaded = src.model()?;
+    let path = out_path(src.run, out, "manifold", Format::Png);
+    render(
+        &grids::manifold(&loaded.vae, src.device, n, spacing, range),
+        &path,
+        Format::Png,
+    )?;
+    Ok(path)
+}
+
+fn check_index(i: usize, split: &Split, flag: &str) -> Result<()> {
+    if i as i64 >= split.len() {
+        bail!(
+            "{flag} {i}: the test split has {} images (0..{})",
+            split.len(),
+            split.len()
+        );
+    }
+    Ok(())
+}
+
+pub fn reconstruct(src: &RunData, n: usize, out: Option<&Path>) -> Result<PathBuf> {
+    let loaded = src.model()?;
+    let split = src.split(&loaded, Which::Test)?;
+    if n == 0 {
+        bail!("--n must be at least 1");
+    }
+    let x = split.limit(Some(n)).images_f32(src.device);
+    let path = out_path(src.run, out, "reconstructions", Format::Png);
+    render(&grids::reconstruct(&loaded.vae, &x), &path, Format::Png)?;
+    Ok(path)
+}
+
+pub fn sample(src: &RunData, n: usize, seed: u64, out: Option<&Path>) -> Result<PathBuf> {
+    if !(1..=1024).contains(&n) {
+        bail!("--n {n}: draw 1 to 1024 samples");
+    }
+    let loaded = src.model()?;
+    let path = out_path(src.run, out, "samples", Format::Png);
+    render(
+        &grids::sample(&loaded.vae, src.device, n, seed),
+        &path,
+        Format::Png,
+    )?;
+    Ok(path)
+}
+
+pub fn interpolate(
+    src: &RunData,
+    from: usize,
+    to: usize,
+    steps: usize,
+    out: Option<&Path>,
+) -> Result<PathBuf> {
+    if !(2..=50).contains(&steps) {
+        bail!("--steps {steps}: use 2 to 50 points");
+    }
+    let loaded = src.model()?;
+    let split = src.split(&loaded, Which::Test)?;
+    check_index(from, &split, "--from")?;
+    check_index(to, &split, "--to")?;
+    let x = split.images_f32(src.device);
+    let (a, b) = (x.narrow(0, from as i64, 1), x.narrow(0, to as i64, 1));
+    let path = out_path(
+        src.run,
+        out,
+        &format!("interpolate-{from}-{to}"),
+        Format::Png,
+    );
+    render(
+        &grids::interpolate(&loaded.vae, &a, &b, steps, (from, to)),
+        &path,
+        Format::Png,
+    )?;
+    Ok(path)
+}
