@@ -1,9 +1,6 @@
 //! Exports that Python loads with no glue code (`vae-tch export`, and at the end of `train`):
-//!   encoder.pt   TorchScript: images [N, c, h, w] in [0, 1] -> stack(mu, log_var), one tensor
-//!                [2, N, latent], so that Python's `mu, log_var = encoder(x)` unpacks it. tch's
-//!                tracer registers each output of a closure as its own graph output (torch-sys
-//!                libtch/torch_api.cpp, atm_end_tracing), which TorchScript refuses to save
-//!                ("Exportable methods must have a single return value"); a tuple is out of reach.
+//!   encoder.pt   TorchScript: images [N, c, h, w] in [0, 1] -> (mu, log_var), a tuple
+//!                (traced by crate::trace: tch's own tracer cannot return tuples)
 //!   decoder.pt   TorchScript: z [N, latent] -> images [N, c, h, w]
 //!   vae.pt       TorchScript: images -> reconstruction through mu (deterministic)
 //!   model.safetensors  the weights under scripts/vae_torch.py's state_dict keys
@@ -98,11 +95,23 @@ pub fn export(run: &Path, out: &Path, device: Device) -> Result<Vec<PathBuf>, Ex
     let (x, z) = reference_inputs(vae, device);
     let mut written = Vec::new();
     tch::no_grad(|| -> Result<(), ExportError> {
-        let enc = trace("encoder", &x, |x| {
-            let (mu, log_var) = vae.encoder.forward(x);
-            vec![Tensor::stack(&[mu, log_var], 0)]
+        let path = out.join(ENCODER_FILE);
+        crate::fsutil::with_atomic(&path, |tmp| {
+            crate::trace::trace_tuple_to_file(
+                "encoder",
+                &[x.shallow_clone()],
+                |i| {
+                    let (mu, log_var) = vae.encoder.forward(&i[0]);
+                    vec![mu, log_var]
+                },
+                tmp,
+            )
+            .map_err(|source| ExportError::Trace {
+                what: "encoder",
+                source,
+            })
         })?;
-        written.push(save_module(&enc, out.join(ENCODER_FILE))?);
+        written.push(path);
         let dec = trace("decoder", &z, |z| vec![vae.decoder.forward(z)])?;
         written.push(save_module(&dec, out.join(DECODER_FILE))?);
         let full = trace("vae", &x, |x| vec![vae.reconstruct_mean(x)])?;

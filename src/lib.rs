@@ -15,4 +15,5 @@ pub mod optim;
 pub mod plot;
 pub mod progress;
 pub mod summary;
+pub mod trace;
 pub mod train;

@@ -30,10 +30,19 @@ fn exports_reload_and_match_the_model_at_any_batch_size() {
         let x = Tensor::rand([n, 1, 28, 28], (Kind::Float, Device::Cpu));
         let z = Tensor::randn([n, 2], (Kind::Float, Device::Cpu));
         let (mu, log_var) = tch::no_grad(|| vae.encoder.forward(&x));
-        let stacked = enc.forward_ts(&[&x]).unwrap();
-        assert_eq!(stacked.size(), [2, n, 2]);
-        assert!(max_diff(&stacked.get(0), &mu) < 1e-6);
-        assert!(max_diff(&stacked.get(1), &log_var) < 1e-6);
+        // encoder.pt returns a tuple (mu, log_var).
+        let out = enc
+            .forward_is(&[IValue::Tensor(x.shallow_clone())])
+            .unwrap();
+        let IValue::Tuple(parts) = out else {
+            panic!("encoder.pt returned {out:?}, not a tuple")
+        };
+        let [IValue::Tensor(m), IValue::Tensor(lv)] = parts.as_slice() else {
+            panic!("tuple of {} values", parts.len())
+        };
+        assert_eq!(m.size(), [n, 2]);
+        assert!(max_diff(m, &mu) < 1e-6);
+        assert!(max_diff(lv, &log_var) < 1e-6);
         assert!(
             max_diff(
                 &dec.forward_ts(&[&z]).unwrap(),

@@ -30,7 +30,9 @@ def jit(export_dir, name, map_location="cpu"):
 
 
 def test_torchscript_modules_equal_the_rust_outputs(export_dir, io):
-    mu, log_var = jit(export_dir, "encoder.pt")(io["x"])  # one [2, N, latent] tensor, unpacked
+    out = jit(export_dir, "encoder.pt")(io["x"])
+    assert isinstance(out, tuple) and len(out) == 2
+    mu, log_var = out
     torch.testing.assert_close(mu, io["mu"], atol=TOL, rtol=0)
     torch.testing.assert_close(log_var, io["log_var"], atol=TOL, rtol=0)
     torch.testing.assert_close(jit(export_dir, "decoder.pt")(io["z"]), io["decoded"], atol=TOL, rtol=0)
