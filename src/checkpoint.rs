@@ -66,6 +66,18 @@ pub struct TrainState {
     pub next_rng_seed: u64,
 }
 
+impl TrainState {
+    /// The state after `epoch` epochs and `step` steps of a run seeded with `seed`.
+    pub fn at(epoch: usize, step: i64, seed: u64) -> TrainState {
+        TrainState {
+            epoch,
+            step,
+            seed,
+            next_rng_seed: epoch_seed(seed, epoch),
+        }
+    }
+}
+
 /// The generator seed for an epoch (0-based): distinct per epoch and per run seed.
 pub fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64)
@@ -132,40 +144,53 @@ pub fn load_model(run: &Path, device: Device) -> Result<Loaded, CheckpointError>
 
 /// Loads safetensors weights into `vs`, checking that the keys are exactly the model's.
 pub fn load_weights(vs: &mut nn::VarStore, path: &Path) -> Result<(), CheckpointError> {
-    let tch_err = |source| CheckpointError::Tch {
+    let saved = tch::Tensor::read_safetensors(path).map_err(|source| CheckpointError::Tch {
         path: path.to_path_buf(),
         source,
+    })?;
+    set_weights(vs, &saved, path)
+}
+
+/// Copies `named` (state_dict key, tensor) into the model's variables after checking that the
+/// keys are exactly the model's and every shape matches; `source` names their file in errors.
+pub fn set_weights(
+    vs: &nn::VarStore,
+    named: &[(String, tch::Tensor)],
+    source: &Path,
+) -> Result<(), CheckpointError> {
+    let bad = |message: String| CheckpointError::Format {
+        path: source.to_path_buf(),
+        message,
     };
-    let saved = tch::Tensor::read_safetensors(path).map_err(tch_err)?;
-    let mut want: Vec<String> = vs.variables().into_keys().collect();
-    let mut got: Vec<String> = saved.iter().map(|(k, _)| k.clone()).collect();
+    let vars = vs.variables();
+    let mut want: Vec<&String> = vars.keys().collect();
+    let mut got: Vec<&String> = named.iter().map(|(k, _)| k).collect();
     want.sort();
     got.sort();
     if want != got {
         let extra: Vec<_> = got.iter().filter(|k| !want.contains(k)).collect();
         let missing: Vec<_> = want.iter().filter(|k| !got.contains(k)).collect();
-        return Err(CheckpointError::Format {
-            path: path.to_path_buf(),
-            message: format!(
-                "keys do not match the model: missing {missing:?}, unexpected {extra:?}"
-            ),
-        });
+        return Err(bad(format!(
+            "keys do not match the model: missing {missing:?}, unexpected {extra:?}"
+        )));
     }
-    let vars = vs.variables();
-    for (name, src) in &saved {
+    for (name, src) in named {
         let dst = &vars[name];
         if dst.size() != src.size() {
-            return Err(CheckpointError::Format {
-                path: path.to_path_buf(),
-                message: format!(
-                    "{name} has shape {:?}, the model {:?}",
-                    src.size(),
-                    dst.size()
-                ),
-            });
+            return Err(bad(format!(
+                "{name} has shape {:?}, the model {:?}",
+                src.size(),
+                dst.size()
+            )));
         }
     }
-    vs.load(path).map_err(tch_err)
+    tch::no_grad(|| {
+        for (name, src) in named {
+            let mut dst = vars[name].shallow_clone();
+            dst.copy_(&src.to_kind(dst.kind()).to_device(dst.device()));
+        }
+    });
+    Ok(())
 }
 
 /// Writes the checkpoint of `run` (weights, optimizer, state) atomically as a whole.

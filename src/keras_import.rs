@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 use crate::checkpoint::{self, TrainState};
 use crate::config::TrainConfig;
@@ -268,21 +268,7 @@ pub fn import(path: &Path, out: &Path, mut config: TrainConfig) -> Result<(), Im
     }
     let weights = read_keras_weights(path, &config)?;
     let model = checkpoint::build(&config, Device::Cpu, config.train.seed);
-    let vars = model.vs.variables();
-    for (key, t) in &weights {
-        let dst = &vars[key];
-        if dst.size() != t.size() {
-            return Err(ImportError::Layout {
-                path: path.into(),
-                message: format!(
-                    "{key}: the file's weight has shape {:?}, the model {:?}",
-                    t.size(),
-                    dst.size()
-                ),
-            });
-        }
-        tch::no_grad(|| dst.shallow_clone().copy_(&t.to_kind(Kind::Float)));
-    }
+    checkpoint::set_weights(&model.vs, &weights, path)?;
     std::fs::create_dir_all(out).map_err(|source| ImportError::Io {
         path: out.into(),
         source,
@@ -294,13 +280,11 @@ pub fn import(path: &Path, out: &Path, mut config: TrainConfig) -> Result<(), Im
             source,
         }
     })?;
-    let opt = KerasAdam::new(vars.into_iter().collect(), config.optim.clone());
-    let state = TrainState {
-        epoch: 0,
-        step: 0,
-        seed: config.train.seed,
-        next_rng_seed: checkpoint::epoch_seed(config.train.seed, 0),
-    };
+    let opt = KerasAdam::new(
+        model.vs.variables().into_iter().collect(),
+        config.optim.clone(),
+    );
+    let state = TrainState::at(0, 0, config.train.seed);
     checkpoint::save(out, &model.vs, &opt, &state)?;
     Ok(())
 }

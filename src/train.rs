@@ -86,12 +86,7 @@ pub fn train(job: &TrainJob) -> Result<Vec<EpochRow>> {
                 run.display()
             );
         }
-        TrainState {
-            epoch: 0,
-            step: 0,
-            seed: cfg.train.seed,
-            next_rng_seed: checkpoint::epoch_seed(cfg.train.seed, 0),
-        }
+        TrainState::at(0, 0, cfg.train.seed)
     };
     std::fs::create_dir_all(run)
         .with_context(|| format!("creating the run folder {}", run.display()))?;
@@ -191,12 +186,7 @@ pub fn train(job: &TrainJob) -> Result<Vec<EpochRow>> {
         let row = EpochRow::new(epoch + 1, train_losses, test_losses, seconds);
         metrics::append(&run.join(METRICS_FILE), &row)
             .with_context(|| format!("writing {}", run.join(METRICS_FILE).display()))?;
-        let state = TrainState {
-            epoch: epoch + 1,
-            step: opt.step,
-            seed: cfg.train.seed,
-            next_rng_seed: checkpoint::epoch_seed(cfg.train.seed, epoch + 1),
-        };
+        let state = TrainState::at(epoch + 1, opt.step, cfg.train.seed);
         checkpoint::save(run, &model.vs, &opt, &state)?;
         let every = cfg.train.reconstruction_every;
         if every > 0 && ((epoch + 1) % every == 0 || epoch + 1 == cfg.train.epochs) {
