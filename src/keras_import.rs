@@ -33,6 +33,10 @@ pub enum ImportError {
     },
 }
 
+/// A dataset read from the file: (shape, float32 data).
+type Array = (Vec<i64>, Vec<f32>);
+/// A layer group's kernel and bias, as found.
+type KernelBias = (Option<Array>, Option<Array>);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum LayerKind {
     Conv,
@@ -48,8 +52,8 @@ struct KerasLayer {
     /// The number ending the layer's name (conv2d_3 -> 3, encoder_conv_0 -> 0, conv2d -> -1).
     order: i64,
     name: String,
-    kernel: (Vec<i64>, Vec<f32>),
-    bias: (Vec<i64>, Vec<f32>),
+    kernel: Array,
+    bias: Array,
 }
 
 fn layer_name(path: &str) -> String {
@@ -88,7 +92,7 @@ fn trailing_number(name: &str) -> i64 {
 }
 
 /// Every dataset in the file: path -> (shape, f32 data).
-fn read_all(path: &Path) -> Result<BTreeMap<String, (Vec<i64>, Vec<f32>)>, ImportError> {
+fn read_all(path: &Path) -> Result<BTreeMap<String, Array>, ImportError> {
     let h5 = |e: hdf5_pure::Error| ImportError::Hdf5 {
         path: path.to_path_buf(),
         message: e.to_string(),
@@ -115,12 +119,8 @@ fn read_all(path: &Path) -> Result<BTreeMap<String, (Vec<i64>, Vec<f32>)>, Impor
 }
 
 /// Pairs kernels with biases by their group.
-fn layers(
-    path: &Path,
-    datasets: BTreeMap<String, (Vec<i64>, Vec<f32>)>,
-) -> Result<Vec<KerasLayer>, ImportError> {
-    let mut groups: BTreeMap<String, (Option<(Vec<i64>, Vec<f32>)>, Option<(Vec<i64>, Vec<f32>)>)> =
-        BTreeMap::new();
+fn layers(path: &Path, datasets: BTreeMap<String, Array>) -> Result<Vec<KerasLayer>, ImportError> {
+    let mut groups: BTreeMap<String, KernelBias> = BTreeMap::new();
     for (p, t) in datasets {
         let (parent, leaf) = p.rsplit_once('/').unwrap_or(("", p.as_str()));
         let leaf = leaf.trim_end_matches(":0");
@@ -160,7 +160,7 @@ fn layers(
     Ok(out)
 }
 
-fn tensor((shape, data): &(Vec<i64>, Vec<f32>)) -> Tensor {
+fn tensor((shape, data): &Array) -> Tensor {
     Tensor::from_slice(data).view(shape.as_slice())
 }
 

