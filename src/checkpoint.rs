@@ -31,24 +31,21 @@ pub enum CheckpointError {
     NoCheckpoint(PathBuf),
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{path}: {message}")]
     Format { path: PathBuf, message: String },
-    #[error("{path}: {source}")]
-    Tch {
-        path: PathBuf,
-        source: tch::TchError,
-    },
+    #[error("{path}: {cause}")]
+    Tch { path: PathBuf, cause: tch::TchError },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
-    move |source| CheckpointError::Io {
+    move |cause| CheckpointError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     }
 }
 
@@ -144,9 +141,9 @@ pub fn load_model(run: &Path, device: Device) -> Result<Loaded, CheckpointError>
 
 /// Loads safetensors weights into `vs`, checking that the keys are exactly the model's.
 pub fn load_weights(vs: &mut nn::VarStore, path: &Path) -> Result<(), CheckpointError> {
-    let saved = tch::Tensor::read_safetensors(path).map_err(|source| CheckpointError::Tch {
+    let saved = tch::Tensor::read_safetensors(path).map_err(|cause| CheckpointError::Tch {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     set_weights(vs, &saved, path)
 }
@@ -208,14 +205,14 @@ pub fn save(
     }
     fs::create_dir_all(&partial).map_err(io(&partial))?;
     let model = partial.join(MODEL_FILE);
-    vs.save(&model).map_err(|source| CheckpointError::Tch {
+    vs.save(&model).map_err(|cause| CheckpointError::Tch {
         path: model.clone(),
-        source,
+        cause,
     })?;
     let optim = partial.join(OPTIMIZER_FILE);
-    opt.save(&optim).map_err(|source| CheckpointError::Tch {
+    opt.save(&optim).map_err(|cause| CheckpointError::Tch {
         path: optim.clone(),
-        source,
+        cause,
     })?;
     let state_path = partial.join(STATE_FILE);
     let text = toml::to_string(state).expect("TrainState serializes");
@@ -246,7 +243,7 @@ pub fn load_optimizer(
 ) -> Result<(), CheckpointError> {
     let path = checkpoint_dir(run).join(OPTIMIZER_FILE);
     opt.load(&path, state.step)
-        .map_err(|source| CheckpointError::Tch { path, source })
+        .map_err(|cause| CheckpointError::Tch { path, cause })
 }
 
 /// The first free `runs/<dataset>-<n>` folder under `base`.

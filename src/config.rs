@@ -14,15 +14,15 @@ pub enum ConfigError {
         field: &'static str,
         message: String,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("{path}: not a valid vae-tch config: {source}")]
+    #[error("{path}: not a valid vae-tch config: {cause}")]
     Parse {
         path: PathBuf,
-        source: toml::de::Error,
+        cause: toml::de::Error,
     },
 }
 
@@ -336,13 +336,13 @@ impl TrainConfig {
     }
 
     pub fn load(path: &Path) -> Result<TrainConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
-        let cfg: TrainConfig = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        let cfg: TrainConfig = toml::from_str(&text).map_err(|cause| ConfigError::Parse {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         cfg.validate()?;
         Ok(cfg)

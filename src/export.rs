@@ -26,20 +26,17 @@ pub const REFERENCE_IO_FILE: &str = "reference_io.safetensors";
 pub enum ExportError {
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
-    #[error("tracing {what}: {source}")]
+    #[error("tracing {what}: {cause}")]
     Trace {
         what: &'static str,
-        source: tch::TchError,
+        cause: tch::TchError,
     },
-    #[error("{path}: {source}")]
-    Write {
-        path: PathBuf,
-        source: tch::TchError,
-    },
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
+    Write { path: PathBuf, cause: tch::TchError },
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("moving an export into place: {0}")]
     Rename(#[from] std::io::Error),
@@ -69,14 +66,14 @@ fn trace(
     CModule::create_by_tracing(what, "forward", &[example.shallow_clone()], &mut |inputs| {
         f(&inputs[0])
     })
-    .map_err(|source| ExportError::Trace { what, source })
+    .map_err(|cause| ExportError::Trace { what, cause })
 }
 
 fn save_module(module: &CModule, path: PathBuf) -> Result<PathBuf, ExportError> {
     crate::fsutil::with_atomic(&path, |tmp| {
-        module.save(tmp).map_err(|source| ExportError::Write {
+        module.save(tmp).map_err(|cause| ExportError::Write {
             path: path.clone(),
-            source,
+            cause,
         })
     })?;
     Ok(path)
@@ -88,9 +85,9 @@ pub fn export(run: &Path, out: &Path, device: Device) -> Result<Vec<PathBuf>, Ex
     let mut loaded = checkpoint::load_model(run, device)?;
     loaded.vs.freeze();
     let vae = &loaded.vae;
-    std::fs::create_dir_all(out).map_err(|source| ExportError::Io {
+    std::fs::create_dir_all(out).map_err(|cause| ExportError::Io {
         path: out.into(),
-        source,
+        cause,
     })?;
     let (x, z) = reference_inputs(vae, device);
     let mut written = Vec::new();
@@ -106,9 +103,9 @@ pub fn export(run: &Path, out: &Path, device: Device) -> Result<Vec<PathBuf>, Ex
                 },
                 tmp,
             )
-            .map_err(|source| ExportError::Trace {
+            .map_err(|cause| ExportError::Trace {
                 what: "encoder",
-                source,
+                cause,
             })
         })?;
         written.push(path);
@@ -121,17 +118,17 @@ pub fn export(run: &Path, out: &Path, device: Device) -> Result<Vec<PathBuf>, Ex
 
     let weights = out.join(WEIGHTS_FILE);
     crate::fsutil::with_atomic(&weights, |tmp| {
-        loaded.vs.save(tmp).map_err(|source| ExportError::Write {
+        loaded.vs.save(tmp).map_err(|cause| ExportError::Write {
             path: weights.clone(),
-            source,
+            cause,
         })
     })?;
     written.push(weights);
     let config = out.join(CONFIG_FILE);
-    crate::fsutil::write_atomic(&config, loaded.config.to_toml().as_bytes()).map_err(|source| {
+    crate::fsutil::write_atomic(&config, loaded.config.to_toml().as_bytes()).map_err(|cause| {
         ExportError::Io {
             path: config.clone(),
-            source,
+            cause,
         }
     })?;
     written.push(config);
@@ -148,9 +145,9 @@ pub fn export(run: &Path, out: &Path, device: Device) -> Result<Vec<PathBuf>, Ex
     ]
     .map(|(k, t)| (k, t.to_device(Device::Cpu)));
     crate::fsutil::with_atomic(&io, |tmp| {
-        Tensor::write_safetensors(&named, tmp).map_err(|source| ExportError::Write {
+        Tensor::write_safetensors(&named, tmp).map_err(|cause| ExportError::Write {
             path: io.clone(),
-            source,
+            cause,
         })
     })?;
     written.push(io);

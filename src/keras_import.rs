@@ -26,10 +26,10 @@ pub enum ImportError {
     Layout { path: PathBuf, message: String },
     #[error(transparent)]
     Checkpoint(#[from] checkpoint::CheckpointError),
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -269,15 +269,15 @@ pub fn import(path: &Path, out: &Path, mut config: TrainConfig) -> Result<(), Im
     let weights = read_keras_weights(path, &config)?;
     let model = checkpoint::build(&config, Device::Cpu, config.train.seed);
     checkpoint::set_weights(&model.vs, &weights, path)?;
-    std::fs::create_dir_all(out).map_err(|source| ImportError::Io {
+    std::fs::create_dir_all(out).map_err(|cause| ImportError::Io {
         path: out.into(),
-        source,
+        cause,
     })?;
     let cfg_path = out.join(checkpoint::CONFIG_FILE);
-    crate::fsutil::write_atomic(&cfg_path, config.to_toml().as_bytes()).map_err(|source| {
+    crate::fsutil::write_atomic(&cfg_path, config.to_toml().as_bytes()).map_err(|cause| {
         ImportError::Io {
             path: cfg_path,
-            source,
+            cause,
         }
     })?;
     let opt = KerasAdam::new(

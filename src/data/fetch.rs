@@ -92,10 +92,10 @@ pub enum FetchError {
         expected: String,
         actual: String,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{file}: no mirror gave a good copy; tried:\n  {}", .errors.join("\n  "))]
     AllMirrorsFailed { file: String, errors: Vec<String> },
@@ -193,7 +193,7 @@ pub fn fetch_remote(
 ) -> Result<String, FetchError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| FetchError::Io { path, source }
+        move |cause| FetchError::Io { path, cause }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let agent = agent(opts);
@@ -251,9 +251,9 @@ pub fn fetch(kind: DatasetKind, dir: &Path, opts: &FetchOptions) -> Result<Sourc
                     source: "official".into(),
                     detail: format!("{mirror}, MD5-checked"),
                 };
-                info.write(dir).map_err(|source| FetchError::Io {
+                info.write(dir).map_err(|cause| FetchError::Io {
                     path: dir.into(),
-                    source,
+                    cause,
                 })?;
                 return Ok(info);
             }
@@ -268,9 +268,9 @@ pub fn fetch(kind: DatasetKind, dir: &Path, opts: &FetchOptions) -> Result<Sourc
         online,
         offline: format!("{e:#}"),
     })?;
-    info.write(dir).map_err(|source| FetchError::Io {
+    info.write(dir).map_err(|cause| FetchError::Io {
         path: dir.into(),
-        source,
+        cause,
     })?;
     Ok(info)
 }

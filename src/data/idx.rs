@@ -15,10 +15,10 @@ const MAX_BYTES: u64 = 1 << 31;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IdxError {
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error(
         "{path}: not an IDX file of bytes (magic {magic:02x?}, expected [00, 00, 08, {ndim:02x}])"
@@ -56,9 +56,9 @@ pub struct IdxArray {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> IdxError + '_ {
-    move |source| IdxError::Io {
+    move |cause| IdxError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     }
 }
 

@@ -38,10 +38,10 @@ pub enum PlotError {
     Draw { path: PathBuf, message: String },
     #[error("{0}")]
     Input(String),
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -99,19 +99,19 @@ pub fn render(fig: &impl Figure, path: &Path, format: Format) -> Result<(), Plot
         }
     })
     .map_err(|e| match e {
-        PlotError::Io { source, .. } => PlotError::Io {
+        PlotError::Io { cause, .. } => PlotError::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         },
         other => other,
     })
 }
 
 impl From<std::io::Error> for PlotError {
-    fn from(source: std::io::Error) -> Self {
+    fn from(cause: std::io::Error) -> Self {
         PlotError::Io {
             path: PathBuf::new(),
-            source,
+            cause,
         }
     }
 }
