@@ -111,11 +111,16 @@ impl Split {
     /// The first `n` examples (all when `n` is None or larger).
     pub fn limit(self, n: Option<usize>) -> Split {
         match n {
-            Some(n) if (n as i64) < self.len() => Split {
-                images: self.images.narrow(0, 0, n as i64),
-                labels: self.labels.narrow(0, 0, n as i64),
-            },
+            Some(n) if (n as i64) < self.len() => self.narrow(0, n as i64),
             _ => self,
+        }
+    }
+
+    /// Examples `start..start + len` (views, no copy).
+    pub fn narrow(&self, start: i64, len: i64) -> Split {
+        Split {
+            images: self.images.narrow(0, start, len),
+            labels: self.labels.narrow(0, start, len),
         }
     }
 
@@ -132,9 +137,29 @@ pub struct Dataset {
     pub test: Split,
 }
 
+/// Which split of a data set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Which {
+    Test,
+    Train,
+}
+
 /// Loads a data set from `dir`, where `data fetch` put it.
 pub fn load(kind: DatasetKind, dir: &Path) -> Result<Dataset, DataError> {
-    for name in FILES {
+    Ok(Dataset {
+        kind,
+        train: load_split(kind, dir, Which::Train)?,
+        test: load_split(kind, dir, Which::Test)?,
+    })
+}
+
+/// Loads one split (its two files) of a data set from `dir`.
+pub fn load_split(kind: DatasetKind, dir: &Path, which: Which) -> Result<Split, DataError> {
+    let (images, labels) = match which {
+        Which::Train => (FILES[0], FILES[1]),
+        Which::Test => (FILES[2], FILES[3]),
+    };
+    for name in [images, labels] {
         if !dir.join(name).is_file() {
             return Err(DataError::Missing {
                 kind,
@@ -143,28 +168,21 @@ pub fn load(kind: DatasetKind, dir: &Path) -> Result<Dataset, DataError> {
             });
         }
     }
-    let split = |images: &str, labels: &str| -> Result<Split, DataError> {
-        let (ip, lp) = (dir.join(images), dir.join(labels));
-        let im = idx::read_images(&ip, ROWS, COLS)?;
-        let lb = idx::read_labels(&lp, 10)?;
-        if im.dims[0] != lb.dims[0] {
-            return Err(DataError::CountMismatch {
-                images: ip,
-                n_images: im.dims[0],
-                labels: lp,
-                n_labels: lb.dims[0],
-            });
-        }
-        let n = im.dims[0] as i64;
-        Ok(Split {
-            images: Tensor::from_slice(&im.data).view([n, 1, ROWS as i64, COLS as i64]),
-            labels: Tensor::from_slice(&lb.data).to_kind(Kind::Int64),
-        })
-    };
-    Ok(Dataset {
-        kind,
-        train: split(FILES[0], FILES[1])?,
-        test: split(FILES[2], FILES[3])?,
+    let (ip, lp) = (dir.join(images), dir.join(labels));
+    let im = idx::read_images(&ip, ROWS, COLS)?;
+    let lb = idx::read_labels(&lp, 10)?;
+    if im.dims[0] != lb.dims[0] {
+        return Err(DataError::CountMismatch {
+            images: ip,
+            n_images: im.dims[0],
+            labels: lp,
+            n_labels: lb.dims[0],
+        });
+    }
+    let n = im.dims[0] as i64;
+    Ok(Split {
+        images: Tensor::from_slice(&im.data).view([n, 1, ROWS as i64, COLS as i64]),
+        labels: Tensor::from_slice(&lb.data).to_kind(Kind::Int64),
     })
 }
 

@@ -13,12 +13,7 @@ use super::{render, Format};
 use crate::checkpoint::{self, Loaded, METRICS_FILE};
 use crate::data::{self, Split};
 
-/// Which images to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Which {
-    Test,
-    Train,
-}
+pub use crate::data::Which;
 
 /// Where a run's data lives, unless `data_dir` overrides it.
 pub struct RunData<'a> {
@@ -37,15 +32,11 @@ impl RunData<'_> {
             .data_dir
             .map(Path::to_path_buf)
             .unwrap_or_else(|| loaded.config.data.dir());
-        let ds = data::load(loaded.config.data.dataset, &dir).with_context(|| {
+        data::load_split(loaded.config.data.dataset, &dir, which).with_context(|| {
             format!(
                 "the images of run {} (pass --data-dir to point elsewhere)",
                 self.run.display()
             )
-        })?;
-        Ok(match which {
-            Which::Test => ds.test,
-            Which::Train => ds.train,
         })
     }
 }
@@ -147,11 +138,11 @@ fn check_index(i: usize, split: &Split, flag: &str) -> Result<()> {
 }
 
 pub fn reconstruct(src: &RunData, n: usize, out: Option<&Path>) -> Result<PathBuf> {
-    let loaded = src.model()?;
-    let split = src.split(&loaded, Which::Test)?;
     if n == 0 {
         bail!("--n must be at least 1");
     }
+    let loaded = src.model()?;
+    let split = src.split(&loaded, Which::Test)?;
     let x = split.limit(Some(n)).images_f32(src.device);
     let path = out_path(src.run, out, "reconstructions", Format::Png);
     render(&grids::reconstruct(&loaded.vae, &x), &path, Format::Png)?;
@@ -186,8 +177,8 @@ pub fn interpolate(
     let split = src.split(&loaded, Which::Test)?;
     check_index(from, &split, "--from")?;
     check_index(to, &split, "--to")?;
-    let x = split.images_f32(src.device);
-    let (a, b) = (x.narrow(0, from as i64, 1), x.narrow(0, to as i64, 1));
+    let a = split.narrow(from as i64, 1).images_f32(src.device);
+    let b = split.narrow(to as i64, 1).images_f32(src.device);
     let path = out_path(
         src.run,
         out,
