@@ -12,6 +12,9 @@ cd "$root"
 
 TORCH_VERSION=2.11.0          # tch 0.24 is built for exactly this libtorch: change both together
 PY_PACKAGES=(numpy pytest safetensors keras h5py)
+# The CUDA runtime headers' crt/ folder, which the wheel's own nvidia-cuda-runtime lacks: the
+# CUDA-graph shim (csrc/cuda_graph.cpp) includes cuda_runtime_api.h, which includes it.
+CUDA_CRT=nvidia-cuda-crt==13.0.88
 VENV=.venv
 say() { printf 'setup: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -34,16 +37,18 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 vpy="$root/$VENV/bin/python"
 if ! KERAS_BACKEND=torch "$vpy" - "$TORCH_VERSION" "${PY_PACKAGES[@]}" <<'PY' 2>/dev/null
-import importlib, sys
+import importlib, os, sys
 import torch
 assert torch.__version__.split("+")[0] == sys.argv[1], torch.__version__
 for name in sys.argv[2:]:
     importlib.import_module(name)
+site = os.path.dirname(os.path.dirname(torch.__file__))
+assert os.path.isfile(os.path.join(site, "nvidia/cu13/include/crt/host_config.h"))
 PY
 then
-  say "installing torch==$TORCH_VERSION and ${PY_PACKAGES[*]} into $VENV (about 5 GB, a few minutes)"
+  say "installing torch==$TORCH_VERSION, $CUDA_CRT and ${PY_PACKAGES[*]} into $VENV (about 5 GB, a few minutes)"
   "$vpy" -m pip install --disable-pip-version-check -q --timeout 30 --retries 2 \
-      "torch==$TORCH_VERSION" "${PY_PACKAGES[@]}" \
+      "torch==$TORCH_VERSION" "$CUDA_CRT" "${PY_PACKAGES[@]}" \
     || die "pip could not install torch==$TORCH_VERSION (is PyPI reachable?)"
 fi
 

@@ -140,7 +140,7 @@ pub fn load_model(run: &Path, device: Device) -> Result<Loaded, CheckpointError>
 }
 
 /// Loads safetensors weights into `vs`, checking that the keys are exactly the model's.
-pub fn load_weights(vs: &mut nn::VarStore, path: &Path) -> Result<(), CheckpointError> {
+pub fn load_weights(vs: &nn::VarStore, path: &Path) -> Result<(), CheckpointError> {
     let saved = tch::Tensor::read_safetensors(path).map_err(|cause| CheckpointError::Tch {
         path: path.to_path_buf(),
         cause,
@@ -190,6 +190,21 @@ pub fn set_weights(
     Ok(())
 }
 
+/// Writes the variables of `vs` under their names, as contiguous tensors whatever their memory
+/// order (safetensors stores only contiguous data; training may run channels-last).
+pub fn save_weights(vs: &nn::VarStore, path: &Path) -> Result<(), CheckpointError> {
+    let mut named: Vec<(String, tch::Tensor)> = vs
+        .variables()
+        .into_iter()
+        .map(|(name, t)| (name, t.detach().contiguous()))
+        .collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    tch::Tensor::write_safetensors(&named, path).map_err(|cause| CheckpointError::Tch {
+        path: path.to_path_buf(),
+        cause,
+    })
+}
+
 /// Writes the checkpoint of `run` (weights, optimizer, state) atomically as a whole.
 pub fn save(
     run: &Path,
@@ -205,10 +220,7 @@ pub fn save(
     }
     fs::create_dir_all(&partial).map_err(io(&partial))?;
     let model = partial.join(MODEL_FILE);
-    vs.save(&model).map_err(|cause| CheckpointError::Tch {
-        path: model.clone(),
-        cause,
-    })?;
+    save_weights(vs, &model)?;
     let optim = partial.join(OPTIMIZER_FILE);
     opt.save(&optim).map_err(|cause| CheckpointError::Tch {
         path: optim.clone(),

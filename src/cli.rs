@@ -8,6 +8,7 @@ use vae_tch::data::DatasetKind;
 use vae_tch::plot::grids::Spacing;
 use vae_tch::plot::run::Which;
 use vae_tch::plot::Format;
+use vae_tch::step::CudaGraphMode;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -52,6 +53,9 @@ pub enum Command {
     /// Decodes along the line between two test images' latent means
     /// [default: <run>/interpolate-<from>-<to>.png].
     Interpolate(InterpolateArgs),
+    /// Time the training step (ms/step) for each step form and batch size, in-process
+    /// (scripts/bench.sh compares it with PyTorch in the same run).
+    Bench(BenchArgs),
     /// Get data sets.
     Data {
         #[command(subcommand)]
@@ -111,12 +115,51 @@ pub struct TrainArgs {
     /// Continue the run in this folder from its last checkpoint.
     #[arg(long, value_name = "RUN")]
     pub resume: Option<PathBuf>,
+    /// Training step form on CUDA: auto (a CUDA graph, or eager steps with a warning if the
+    /// capture fails), on (the graph or an error), off (eager). The CPU always runs eager
+    /// steps. [default: auto, or the run's with --resume]
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub cuda_graph: Option<CudaGraphMode>,
     /// Do not write the TorchScript/safetensors exports into <run>/export at the end.
     #[arg(long)]
     pub no_export: bool,
     /// No progress bars or per-epoch lines.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Data set whose training images are used.
+    #[arg(long, value_enum, default_value_t = DatasetKind::Mnist)]
+    pub dataset: DatasetKind,
+    /// Folder with the data set's IDX files [default: data/<dataset>].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// auto (CUDA when present), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Batch sizes to time (repeat the flag or separate with commas).
+    #[arg(long = "batch-size", value_delimiter = ',', default_values_t = [32])]
+    pub batch_sizes: Vec<i64>,
+    /// Timed steps per measurement.
+    #[arg(long, default_value_t = 200)]
+    pub steps: usize,
+    /// Untimed steps before each measurement.
+    #[arg(long, default_value_t = 20)]
+    pub warm_up: usize,
+    /// Which forms: auto (eager, and the CUDA graph on CUDA), on (graph only), off (eager only).
+    #[arg(long, value_enum, default_value_t = CudaGraphMode::Auto)]
+    pub cuda_graph: CudaGraphMode,
+    /// Run the convolutions channels-last [default: as train does: on the CPU, not on CUDA].
+    #[arg(long, value_name = "true|false")]
+    pub channels_last: Option<bool>,
+    /// Let cuDNN time its kernels first, as train does on CUDA.
+    #[arg(long, value_name = "true|false", default_value_t = true, action = clap::ArgAction::Set)]
+    pub cudnn_benchmark: bool,
+    /// Also write the rows as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::data::DatasetKind;
+use crate::step::{CudaGraphMode, StepForm};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -265,6 +266,11 @@ pub struct TrainingConfig {
     pub seed: u64,
     /// Write reconstructions of test images every N epochs (and after the last); 0 turns it off.
     pub reconstruction_every: usize,
+    /// CUDA graph or eager training steps on CUDA (`train --cuda-graph`).
+    pub cuda_graph: CudaGraphMode,
+    /// The step form that ran last (written by the trainer; not an input).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step_form: Option<StepForm>,
 }
 
 impl Default for TrainingConfig {
@@ -275,6 +281,8 @@ impl Default for TrainingConfig {
             r_loss_factor: 1000.0,
             seed: 42,
             reconstruction_every: 20,
+            cuda_graph: CudaGraphMode::Auto,
+            step_form: None,
         }
     }
 }

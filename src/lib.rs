@@ -1,7 +1,9 @@
 //! vae-tch: the convolutional VAE of Foster, "Generative Deep Learning" (ch. 3), trained on
 //! libtorch through tch, with Keras semantics and outputs that load in Python.
+pub mod bench;
 pub mod checkpoint;
 pub mod config;
+pub mod cuda_graph;
 pub mod data;
 pub mod device;
 pub mod export;
@@ -14,6 +16,7 @@ pub mod model;
 pub mod optim;
 pub mod plot;
 pub mod progress;
+pub mod step;
 pub mod summary;
 pub mod trace;
 pub mod train;

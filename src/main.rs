@@ -10,15 +10,16 @@ use anyhow::{Context, Result};
 use clap::Parser;
 
 use cli::{
-    Cli, Command, DataCommand, ExportArgs, FetchArgs, FigureArgs, ImportKerasArgs, SummaryArgs,
-    TrainArgs,
+    BenchArgs, Cli, Command, DataCommand, ExportArgs, FetchArgs, FigureArgs, ImportKerasArgs,
+    SummaryArgs, TrainArgs,
 };
 use vae_tch::config::TrainConfig;
 use vae_tch::data::fetch::{self, FetchOptions};
 use vae_tch::plot::run::{self as figures, RunData, Which};
 use vae_tch::plot::Format;
+use vae_tch::step::{CudaGraphMode, StepForm};
 use vae_tch::train::{self, TrainJob};
-use vae_tch::{checkpoint, device, export, keras_import, summary};
+use vae_tch::{bench, checkpoint, device, export, keras_import, summary};
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
@@ -53,6 +54,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Interpolate(a) => with_run(&a.fig, |src, out| {
             figures::interpolate(src, a.from, a.to, a.steps, out)
         }),
+        Command::Bench(args) => run_bench(args),
         Command::Data {
             command: DataCommand::Fetch(args),
         } => run_fetch(args),
@@ -124,6 +126,9 @@ fn new_run_config(a: &TrainArgs) -> Result<TrainConfig> {
     if a.test_limit.is_some() {
         c.data.test_limit = a.test_limit;
     }
+    if let Some(mode) = a.cuda_graph {
+        c.train.cuda_graph = mode;
+    }
     c.validate()?;
     Ok(c)
 }
@@ -138,6 +143,9 @@ fn run_train(a: TrainArgs) -> Result<()> {
             }
             if a.data_dir.is_some() {
                 config.data.dir = a.data_dir.clone();
+            }
+            if let Some(mode) = a.cuda_graph {
+                config.train.cuda_graph = mode;
             }
             TrainJob {
                 run: run.clone(),
@@ -272,5 +280,66 @@ fn run_fetch(a: FetchArgs) -> Result<()> {
     // The files must load before we call them good.
     vae_tch::data::load(a.dataset, &dir)?;
     println!("{}: {info}", dir.display());
+    Ok(())
+}
+
+fn run_bench(a: BenchArgs) -> Result<()> {
+    let device = device::parse(&a.device)?;
+    if let Some(&bad) = a.batch_sizes.iter().find(|&&b| b < 1) {
+        anyhow::bail!("--batch-size {bad}: must be at least 1");
+    }
+    if a.steps == 0 {
+        anyhow::bail!("--steps 0: time at least one step");
+    }
+    let forms = match (a.cuda_graph, device.is_cuda()) {
+        (CudaGraphMode::Off, _) | (CudaGraphMode::Auto, false) => vec![StepForm::Eager],
+        (CudaGraphMode::On, false) => {
+            anyhow::bail!(
+                "--cuda-graph on needs a CUDA device (got --device {})",
+                a.device
+            )
+        }
+        (CudaGraphMode::On, true) => vec![StepForm::CudaGraph],
+        (CudaGraphMode::Auto, true) => vec![StepForm::Eager, StepForm::CudaGraph],
+    };
+    let dir = a
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| a.dataset.default_dir());
+    let split = vae_tch::data::load_split(a.dataset, &dir, Which::Train)?;
+    let images = split.images_f32(device);
+    let cfg = bench::BenchConfig {
+        device,
+        batch_sizes: a.batch_sizes.clone(),
+        forms,
+        steps: a.steps,
+        warm_up: a.warm_up,
+        seed: 0,
+        channels_last: a
+            .channels_last
+            .unwrap_or_else(|| train::use_channels_last(device)),
+        cudnn_benchmark: a.cudnn_benchmark,
+    };
+    eprintln!(
+        "bench: {} training images of {} on {}",
+        split.len(),
+        dir.display(),
+        device::describe(device)
+    );
+    println!("| trainer | batch | ms/step |");
+    println!("|---|---|---|");
+    let rows = bench::run(&images, &cfg, |r| {
+        println!(
+            "| {} | {} | {:.3} |",
+            r.trainer, r.batch_size, r.ms_per_step
+        )
+    });
+    if let Some(path) = &a.json {
+        let text = serde_json::to_string_pretty(&rows)?;
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if rows.len() < cfg.batch_sizes.len() * cfg.forms.len() {
+        anyhow::bail!("some measurements failed (see above)");
+    }
     Ok(())
 }

@@ -4,79 +4,277 @@
 //!   p -= alpha * m / (sqrt(v) + epsilon)
 //! i.e. Kingma & Ba's "epsilon hat" form with epsilon 1e-7; torch's Adam adds epsilon after
 //! bias-correcting v instead. The state (m, v, t) is saved with every checkpoint.
+//!
+//! All parameters live in one flat buffer (each variable's data is a view into it, set with
+//! `set_data`), and so do their gradients, m and v: an update is a handful of kernels for all
+//! tensors instead of several per tensor (../shared/libtorch-recipes.md, "One flat buffer").
+//! Gradients come from `backward`, which asks autograd for them (no `.grad` accumulation, no
+//! zeroing) and packs them into the flat gradient buffer with one `cat`.
+//!
+//! Two ways to get the step size:
+//! - host scalars (`new`): computed in f64 per step, as the per-tensor optimizer did;
+//! - device scalars (`with_device_scalars`): a device table of the step factors for the next
+//!   `capacity` steps and a device index into it, so that an update queues no host number and
+//!   can be captured in a CUDA graph and replayed. The table holds the same f32 values the host
+//!   form computes, so both forms give the same numbers.
 use std::path::Path;
 
-use tch::{TchError, Tensor};
+use tch::{Device, Kind, TchError, Tensor};
 
 use crate::config::AdamConfig;
+
+/// Where a parameter sits in the flat buffers, in its own memory order: contiguous, or
+/// channels-last for 4-D tensors that are so (`model::channels_last`).
+struct Slot {
+    name: String,
+    offset: i64,
+    shape: Vec<i64>,
+    channels_last: bool,
+}
+
+/// NHWC order of NCHW dims, and back.
+const TO_NHWC: [i64; 4] = [0, 2, 3, 1];
+const FROM_NHWC: [i64; 4] = [0, 3, 1, 2];
+
+fn is_channels_last(t: &Tensor) -> bool {
+    let size = t.size();
+    if size.len() != 4 {
+        return false;
+    }
+    let (c, h, w) = (size[1], size[2], size[3]);
+    t.stride() == [h * w * c, 1, w * c, c]
+}
+
+impl Slot {
+    fn numel(&self) -> i64 {
+        self.shape.iter().product()
+    }
+    /// The slot's part of a flat buffer, as a tensor of the parameter's shape and strides.
+    fn view(&self, flat: &Tensor) -> Tensor {
+        let part = flat.narrow(0, self.offset, self.numel());
+        if self.channels_last {
+            let s = &self.shape;
+            part.view([s[0], s[2], s[3], s[1]]).permute(FROM_NHWC)
+        } else {
+            part.view(self.shape.as_slice())
+        }
+    }
+    /// `t` (of the parameter's shape) flattened in the slot's memory order: a view when `t`
+    /// has the parameter's layout, else a copy.
+    fn flatten(&self, t: &Tensor) -> Tensor {
+        if self.channels_last {
+            t.permute(TO_NHWC).reshape([-1])
+        } else {
+            t.reshape([-1])
+        }
+    }
+}
+
+/// The step factors on the device: `table[k]` is -1/alpha of step `base + k + 1`.
+struct DeviceScalars {
+    table: Tensor,
+    k: Tensor,
+    base: i64,
+    capacity: i64,
+}
 
 pub struct KerasAdam {
     pub config: AdamConfig,
     /// Iterations done (Keras's `optimizer.iterations`).
     pub step: i64,
-    params: Vec<(String, Tensor)>,
-    m: Vec<Tensor>,
-    v: Vec<Tensor>,
+    slots: Vec<Slot>,
+    /// The model's variables; their data are views into `params`.
+    vars: Vec<Tensor>,
+    params: Tensor,
+    grads: Tensor,
+    m: Tensor,
+    v: Tensor,
+    device_scalars: Option<DeviceScalars>,
 }
 
 impl KerasAdam {
-    /// Takes the named trainable parameters (sorted by name for a stable order).
+    /// Takes the named trainable parameters (sorted by name for a stable order) and moves their
+    /// data into one flat buffer; the tensors passed in see every update.
     pub fn new(mut params: Vec<(String, Tensor)>, config: AdamConfig) -> KerasAdam {
         params.sort_by(|a, b| a.0.cmp(&b.0));
-        let m = params.iter().map(|(_, p)| p.zeros_like()).collect();
-        let v = params.iter().map(|(_, p)| p.zeros_like()).collect();
+        assert!(!params.is_empty(), "KerasAdam needs parameters");
+        let (kind, device) = (params[0].1.kind(), params[0].1.device());
+        let mut slots = Vec::with_capacity(params.len());
+        let mut offset = 0;
+        for (name, p) in &params {
+            assert!(
+                p.kind() == kind && p.device() == device,
+                "{name}: every parameter must have the same kind and device"
+            );
+            let slot = Slot {
+                name: name.clone(),
+                offset,
+                shape: p.size(),
+                channels_last: is_channels_last(p),
+            };
+            offset += slot.numel();
+            slots.push(slot);
+        }
+        let flat = Tensor::zeros([offset], (kind, device));
+        let vars: Vec<Tensor> = params.into_iter().map(|(_, p)| p).collect();
+        tch::no_grad(|| {
+            for (slot, var) in slots.iter().zip(&vars) {
+                let view = slot.view(&flat);
+                view.shallow_clone().copy_(var);
+                var.shallow_clone().set_data(&view);
+            }
+        });
         KerasAdam {
             config,
             step: 0,
-            params,
-            m,
-            v,
+            grads: flat.zeros_like(),
+            m: flat.zeros_like(),
+            v: flat.zeros_like(),
+            params: flat,
+            slots,
+            vars,
+            device_scalars: None,
         }
     }
 
-    pub fn zero_grad(&mut self) {
-        for (_, p) in &self.params {
-            let mut g = p.grad();
-            if g.defined() {
-                let _ = g.zero_();
-            }
-        }
+    /// The same, with the step factors on the device for graph capture: `refill` them for the
+    /// next `capacity` steps before that many steps are captured or replayed.
+    pub fn with_device_scalars(
+        params: Vec<(String, Tensor)>,
+        config: AdamConfig,
+        capacity: i64,
+    ) -> KerasAdam {
+        let mut opt = KerasAdam::new(params, config);
+        let device = opt.params.device();
+        opt.device_scalars = Some(DeviceScalars {
+            table: Tensor::zeros([capacity.max(1)], (opt.params.kind(), device)),
+            k: Tensor::zeros([1], (Kind::Int64, device)),
+            base: 0,
+            capacity: capacity.max(1),
+        });
+        opt.refill();
+        opt
     }
 
-    /// One update from the gradients in `.grad()`.
-    pub fn step(&mut self) {
+    pub fn device(&self) -> Device {
+        self.params.device()
+    }
+
+    /// -1/alpha for step t (1-based), in f64 (see the module header).
+    fn neg_inv_alpha(&self, t: i64) -> f64 {
         let AdamConfig {
             learning_rate: lr,
             beta_1: b1,
             beta_2: b2,
-            epsilon: eps,
+            ..
         } = self.config;
-        self.step += 1;
-        let t = self.step as f64;
+        let t = t as f64;
         let alpha = lr * (1.0 - b2.powf(t)).sqrt() / (1.0 - b1.powf(t));
+        -1.0 / alpha
+    }
+
+    /// Device scalars: writes the factors of steps `step + 1 ..= step + capacity` into the table
+    /// (in place: a captured graph keeps reading it) and points the index at the first.
+    pub fn refill(&mut self) {
+        let step = self.step;
+        let Some(ds) = &self.device_scalars else {
+            return;
+        };
+        let values: Vec<f64> = (1..=ds.capacity)
+            .map(|i| self.neg_inv_alpha(step + i))
+            .collect();
+        let host = Tensor::from_slice(&values).to_kind(ds.table.kind());
+        let ds = self.device_scalars.as_mut().expect("checked above");
         tch::no_grad(|| {
-            for (((_, p), m), v) in self.params.iter().zip(&mut self.m).zip(&mut self.v) {
-                let g = p.grad();
-                if !g.defined() {
-                    continue;
-                }
-                let _ = m.lerp_(&g, 1.0 - b1);
-                let _ = v.g_mul_scalar_(b2).addcmul_(&(&g * (1.0 - b2)), &g);
-                // p += m / ((sqrt(v) + eps) / -alpha)  ==  p -= alpha * m / (sqrt(v) + eps)
-                let mut denom = v.sqrt();
-                let _ = denom.g_add_scalar_(eps).g_mul_scalar_(-1.0 / alpha);
-                let mut p = p.shallow_clone();
-                let _ = p.addcdiv_(m, &denom);
-            }
+            ds.table.copy_(&host);
+            let _ = ds.k.zero_();
+        });
+        ds.base = step;
+    }
+
+    /// Steps the device table still covers (None for host scalars).
+    pub fn steps_left(&self) -> Option<i64> {
+        self.device_scalars
+            .as_ref()
+            .map(|ds| ds.base + ds.capacity - self.step)
+    }
+
+    /// The gradients of `loss` into the flat gradient buffer (replacing, not accumulating).
+    pub fn backward(&mut self, loss: &Tensor) {
+        let grads = Tensor::run_backward(&[loss], &self.vars, false, false);
+        let flat: Vec<Tensor> = self
+            .slots
+            .iter()
+            .zip(&grads)
+            .map(|(slot, g)| slot.flatten(g))
+            .collect();
+        tch::no_grad(|| {
+            let _ = Tensor::cat_out(&self.grads, &flat, 0);
         });
     }
 
-    /// m and v under `m.<param>` / `v.<param>`, for a checkpoint.
+    /// One update from the flat gradients, and the step count.
+    pub fn step(&mut self) {
+        if self.steps_left() == Some(0) {
+            self.refill();
+        }
+        self.queue_update();
+        self.step += 1;
+    }
+
+    /// The update's kernels without the host step count: what a CUDA graph captures (device
+    /// scalars only), counted per replay with `count_replayed_step`.
+    pub fn queue_update(&mut self) {
+        let AdamConfig {
+            beta_1: b1,
+            beta_2: b2,
+            epsilon: eps,
+            ..
+        } = self.config;
+        let host_factor = self.neg_inv_alpha(self.step + 1);
+        let (g, m, v, p) = (&self.grads, &mut self.m, &mut self.v, &mut self.params);
+        let ds = &mut self.device_scalars;
+        tch::no_grad(|| {
+            let _ = m.lerp_(g, 1.0 - b1);
+            let _ = v.g_mul_scalar_(b2).addcmul_(&(g * (1.0 - b2)), g);
+            // p += m / ((sqrt(v) + eps) / -alpha)  ==  p -= alpha * m / (sqrt(v) + eps)
+            let mut denom = v.sqrt();
+            let _ = denom.g_add_scalar_(eps);
+            match ds {
+                None => {
+                    let _ = denom.g_mul_scalar_(host_factor);
+                }
+                Some(ds) => {
+                    let _ = denom.g_mul_(&ds.table.index_select(0, &ds.k));
+                    let _ = ds.k.g_add_scalar_(1);
+                }
+            }
+            let _ = p.addcdiv_(m, &denom);
+        });
+    }
+
+    /// Counts a step whose update ran in a replayed graph.
+    pub fn count_replayed_step(&mut self) {
+        self.step += 1;
+    }
+
+    /// The flat parameters, gradients, m and v: copies of them restore the optimizer exactly
+    /// (used to undo the warm-up steps of a graph capture).
+    pub fn buffers(&self) -> [&Tensor; 4] {
+        [&self.params, &self.grads, &self.m, &self.v]
+    }
+
+    /// The flat gradient buffer (what `backward` wrote).
+    pub fn flat_grads(&self) -> &Tensor {
+        &self.grads
+    }
+
+    /// m and v under `m.<param>` / `v.<param>` (contiguous copies), for a checkpoint.
     pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        let mut out = Vec::with_capacity(2 * self.params.len());
-        for ((name, _), (m, v)) in self.params.iter().zip(self.m.iter().zip(&self.v)) {
-            out.push((format!("m.{name}"), m.shallow_clone()));
-            out.push((format!("v.{name}"), v.shallow_clone()));
+        let mut out = Vec::with_capacity(2 * self.slots.len());
+        for slot in &self.slots {
+            out.push((format!("m.{}", slot.name), slot.view(&self.m).contiguous()));
+            out.push((format!("v.{}", slot.name), slot.view(&self.v).contiguous()));
         }
         out
     }
@@ -91,26 +289,23 @@ impl KerasAdam {
             Tensor::read_safetensors(path)?.into_iter().collect();
         let missing =
             |key: &str| TchError::FileFormat(format!("{}: no tensor {key}", path.display()));
-        for ((name, p), (m, v)) in self
-            .params
-            .iter()
-            .zip(self.m.iter_mut().zip(self.v.iter_mut()))
-        {
-            for (prefix, state) in [("m", m), ("v", v)] {
-                let key = format!("{prefix}.{name}");
+        for slot in &self.slots {
+            for (prefix, flat) in [("m", &self.m), ("v", &self.v)] {
+                let key = format!("{prefix}.{}", slot.name);
                 let src = saved.get(&key).ok_or_else(|| missing(&key))?;
-                if src.size() != p.size() {
+                if src.size() != slot.shape {
                     return Err(TchError::FileFormat(format!(
                         "{}: {key} has shape {:?}, the model {:?}",
                         path.display(),
                         src.size(),
-                        p.size()
+                        slot.shape
                     )));
                 }
-                tch::no_grad(|| state.copy_(src));
+                tch::no_grad(|| slot.view(flat).copy_(src));
             }
         }
         self.step = step;
+        self.refill();
         Ok(())
     }
 }

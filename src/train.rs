@@ -15,12 +15,25 @@ use crate::metrics::{self, EpochRow, Losses};
 use crate::model::Vae;
 use crate::optim::KerasAdam;
 use crate::progress;
+use crate::step::{StepData, TrainStep};
 
 /// How many test images the reconstruction PNGs show.
 const RECONSTRUCTION_IMAGES: i64 = 10;
-/// Batch size for inference (evaluation, encoding for figures). Larger batches were slower on
-/// the CPU: encoding 10,000 images took 2.7 s at 1000 and 1.4 s at 128 (2 cores, 2026-11-27).
+/// Batch size for inference (evaluation, encoding for figures) on the CPU. Larger batches were
+/// slower there: encoding 10,000 images took 2.7 s at 1000 and 1.4 s at 128 (2 cores,
+/// 2026-11-27).
 pub const INFERENCE_BATCH: i64 = 128;
+/// The same on CUDA, where each batch costs a few dozen kernel launches: fewer, larger batches.
+pub const INFERENCE_BATCH_CUDA: i64 = 1000;
+
+/// The inference batch size for `device`.
+pub fn inference_batch(device: Device) -> i64 {
+    if device.is_cuda() {
+        INFERENCE_BATCH_CUDA
+    } else {
+        INFERENCE_BATCH
+    }
+}
 /// Refresh the running losses on the progress bar every this many steps (each read syncs).
 const BAR_REFRESH_STEPS: usize = 25;
 
@@ -42,7 +55,7 @@ pub fn evaluate(vae: &Vae, images: &Tensor, r_loss_factor: f64) -> Losses {
     let n = images.size()[0];
     tch::no_grad(|| {
         let mut sums = Tensor::zeros([3], (Kind::Double, images.device()));
-        for (start, len) in batch::ranges(n, INFERENCE_BATCH) {
+        for (start, len) in batch::ranges(n, inference_batch(images.device())) {
             let x = images.narrow(0, start, len);
             let out = vae.forward(&x);
             let p = loss::vae_loss(
@@ -66,6 +79,12 @@ fn losses_from(t: &Tensor) -> Losses {
         r_loss: v[1],
         kl_loss: v[2],
     }
+}
+
+/// Whether training on `device` runs the convolutions channels-last: on the CPU, where oneDNN
+/// is faster so (see `Vae::set_channels_last`); not on CUDA unless measured faster there.
+pub fn use_channels_last(device: Device) -> bool {
+    !device.is_cuda()
 }
 
 /// Trains `job` to `config.train.epochs` epochs; returns the rows logged by this call.
@@ -125,18 +144,50 @@ pub fn train(job: &TrainJob) -> Result<Vec<EpochRow>> {
     ));
 
     let mut model = checkpoint::build(cfg, job.device, cfg.train.seed);
+    if use_channels_last(job.device) {
+        model.vae.set_channels_last(&model.vs);
+    }
+    let bs = cfg.train.batch_size as i64;
+    let steps_per_epoch = batch::ranges(n, bs).count() as i64;
     let params = model.vs.variables().into_iter().collect();
-    let mut opt = KerasAdam::new(params, cfg.optim.clone());
+    let mut opt = if job.device.is_cuda() {
+        // Graph-safe: Adam's step factors live on the device.
+        KerasAdam::with_device_scalars(params, cfg.optim.clone(), steps_per_epoch)
+    } else {
+        KerasAdam::new(params, cfg.optim.clone())
+    };
     if job.resume {
         checkpoint::load_weights(
-            &mut model.vs,
+            &model.vs,
             &checkpoint::checkpoint_dir(run).join(checkpoint::MODEL_FILE),
         )?;
         checkpoint::load_optimizer(run, &mut opt, &state)?;
     }
+    if job.device.is_cuda() {
+        // Let cuDNN time its kernels for these fixed shapes (in the warm-up) and keep the
+        // fastest, as torch.backends.cudnn.benchmark = True does.
+        tch::Cuda::cudnn_set_benchmark(true);
+    }
     let vae = &model.vae;
-    let bs = cfg.train.batch_size as i64;
     let factor = cfg.train.r_loss_factor;
+    let data = StepData {
+        vae,
+        images: &train_x,
+        r_loss_factor: factor,
+    };
+    let (mut step, fallback) = TrainStep::new(data, opt, bs, cfg.train.cuda_graph)?;
+    if let Some(why) = fallback {
+        eprintln!("warning: CUDA graph capture failed: {why}");
+    }
+    let mut ran = cfg.clone();
+    ran.train.step_form = Some(step.form());
+    crate::fsutil::write_atomic(&run.join(CONFIG_FILE), ran.to_toml().as_bytes())
+        .with_context(|| format!("writing {}", run.join(CONFIG_FILE).display()))?;
+    say(format!(
+        "step: {} ({})",
+        step.form(),
+        crate::device::describe(job.device)
+    ));
     let recon_x = test_x.narrow(0, 0, RECONSTRUCTION_IMAGES.min(test_split.len()));
     let mut rows = Vec::new();
 
@@ -149,31 +200,21 @@ pub fn train(job: &TrainJob) -> Result<Vec<EpochRow>> {
         } else {
             progress::epoch_bar(batches.len() as u64, epoch + 1, cfg.train.epochs)
         };
-        let mut sums = Tensor::zeros([3], (Kind::Double, job.device));
+        step.begin_epoch();
         let mut seen = 0i64;
         for (i, idx) in batches.iter().enumerate() {
-            let x = train_x.index_select(0, idx);
-            let out = vae.forward(&x);
-            let p = loss::vae_loss(&out.reconstruction, &x, &out.mu, &out.log_var, factor);
-            opt.zero_grad();
-            p.loss.backward();
-            opt.step();
-            let len = idx.size()[0];
-            seen += len;
-            tch::no_grad(|| {
-                sums += Tensor::stack(&[p.loss.detach(), p.r_loss.detach(), p.kl_loss.detach()], 0)
-                    .to_kind(Kind::Double)
-                    * len as f64;
-            });
+            step.run(idx)?;
+            seen += idx.size()[0];
             bar.inc(1);
-            if !job.quiet && (i % BAR_REFRESH_STEPS == 0 || i + 1 == batches.len()) {
-                let l = losses_from(&(&sums / seen as f64));
+            // Each read of the running losses waits for the device: only for a visible bar.
+            if !bar.is_hidden() && (i % BAR_REFRESH_STEPS == 0 || i + 1 == batches.len()) {
+                let l = losses_from(&(step.sums() / seen as f64));
                 let rate = seen as f64 / t0.elapsed().as_secs_f64().max(1e-9);
                 bar.set_message(format!("{l} {rate:.0} img/s"));
             }
         }
         bar.finish_and_clear();
-        let train_losses = losses_from(&(&sums / seen.max(1) as f64));
+        let train_losses = losses_from(&(step.sums() / seen.max(1) as f64));
         if !train_losses.loss.is_finite() {
             bail!(
                 "epoch {}: the training loss is {} (diverged); try a smaller --lr",
@@ -182,12 +223,13 @@ pub fn train(job: &TrainJob) -> Result<Vec<EpochRow>> {
             );
         }
         let test_losses = evaluate(vae, &test_x, factor);
+        let opt = step.optimizer();
         let seconds = t0.elapsed().as_secs_f64();
         let row = EpochRow::new(epoch + 1, train_losses, test_losses, seconds);
         metrics::append(&run.join(METRICS_FILE), &row)
             .with_context(|| format!("writing {}", run.join(METRICS_FILE).display()))?;
         let state = TrainState::at(epoch + 1, opt.step, cfg.train.seed);
-        checkpoint::save(run, &model.vs, &opt, &state)?;
+        checkpoint::save(run, &model.vs, opt, &state)?;
         let every = cfg.train.reconstruction_every;
         if every > 0 && ((epoch + 1) % every == 0 || epoch + 1 == cfg.train.epochs) {
             let recon = tch::no_grad(|| vae.reconstruct_mean(&recon_x));

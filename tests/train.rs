@@ -78,7 +78,7 @@ fn checkpoint_round_trip() {
     let x = Tensor::rand([4, 1, 28, 28], (tch::Kind::Float, Device::Cpu));
     let out = model.vae.forward(&x);
     let p = vae_tch::loss::vae_loss(&out.reconstruction, &x, &out.mu, &out.log_var, 1000.0);
-    p.loss.backward();
+    opt.backward(&p.loss);
     opt.step();
     let run = tmp.path();
     std::fs::write(run.join("config.toml"), cfg.to_toml()).unwrap();

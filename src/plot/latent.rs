@@ -8,7 +8,7 @@ use tch::{Device, Kind, Tensor};
 use super::{tick, DrawResult, Figure, FONT, PALETTE};
 use crate::data::batch;
 use crate::model::Vae;
-use crate::train::INFERENCE_BATCH;
+use crate::train::inference_batch;
 
 /// Width of the legend panel right of the scatter.
 pub const LEGEND_WIDTH: u32 = 170;
@@ -17,7 +17,7 @@ pub const LEGEND_WIDTH: u32 = 170;
 pub fn latent_means(vae: &Vae, images: &Tensor) -> Tensor {
     let n = images.size()[0];
     tch::no_grad(|| {
-        let parts: Vec<Tensor> = batch::ranges(n, INFERENCE_BATCH)
+        let parts: Vec<Tensor> = batch::ranges(n, inference_batch(images.device()))
             .map(|(s, l)| {
                 vae.encoder
                     .forward(&images.narrow(0, s, l))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import gzip
 import os
+import random
 import struct
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
@@ -18,24 +18,27 @@ sys.path.insert(0, str(ROOT / "scripts"))
 BINARY = ROOT / "target" / "release" / "vae-tch"
 
 
-def write_idx(path: Path, array: np.ndarray) -> None:
-    header = struct.pack(">BBBB", 0, 0, 8, array.ndim) + b"".join(struct.pack(">I", d) for d in array.shape)
-    path.write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes()))
+def write_idx(path: Path, dims: tuple[int, ...], data: bytes) -> None:
+    """A gzip'd IDX file of unsigned bytes (pure Python: the GPU check runs without numpy)."""
+    header = struct.pack(">BBBB", 0, 0, 8, len(dims)) + b"".join(struct.pack(">I", d) for d in dims)
+    path.write_bytes(gzip.compress(header + data))
 
 
 def write_synthetic(directory: Path, n_train: int = 24, n_test: int = 8) -> None:
     """Small MNIST-style IDX files: a bright square whose place depends on the label."""
-    rng = np.random.default_rng(0)
+    rng = random.Random(0)
     directory.mkdir(parents=True, exist_ok=True)
     names = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
     for i, n in enumerate([n_train, n_test]):
-        labels = np.arange(n) % 10
-        images = rng.integers(0, 32, size=(n, 28, 28))
+        labels = [k % 10 for k in range(n)]
+        images = bytearray(rng.randrange(32) for _ in range(n * 784))
         for k, label in enumerate(labels):
             oy, ox = 2 + (label // 5) * 12, 2 + (label % 5) * 4
-            images[k, oy : oy + 8, ox : ox + 8] = 255
-        write_idx(directory / names[2 * i], images)
-        write_idx(directory / names[2 * i + 1], labels)
+            for y in range(oy, oy + 8):
+                start = k * 784 + y * 28 + ox
+                images[start : start + 8] = b"\xff" * 8
+        write_idx(directory / names[2 * i], (n, 28, 28), bytes(images))
+        write_idx(directory / names[2 * i + 1], (n,), bytes(labels))
 
 
 def vae_tch(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -51,3 +54,23 @@ def tiny_run(tmp_path_factory) -> Path:
     write_synthetic(work / "data")
     vae_tch("train", "--device", "cpu", "--quiet", "--data-dir", "data", "--epochs", "1", "--batch-size", "8", "--out", "run", cwd=work)
     return work / "run"
+
+
+@pytest.fixture(scope="session")
+def export_dir(tiny_run) -> Path:
+    out = tiny_run / "export"  # written by `train` at its end
+    assert out.is_dir(), "train did not export"
+    return out
+
+
+@pytest.fixture(scope="session")
+def io(export_dir):
+    from safetensors.torch import load_file
+
+    return load_file(export_dir / "reference_io.safetensors")
+
+
+def jit(export_dir: Path, name: str, map_location: str = "cpu"):
+    import torch
+
+    return torch.jit.load(str(export_dir / name), map_location=map_location)

@@ -13,20 +13,7 @@ from conftest import vae_tch
 TOL = 1e-5
 
 
-@pytest.fixture(scope="module")
-def export_dir(tiny_run):
-    out = tiny_run / "export"  # written by `train` at its end
-    assert out.is_dir(), "train did not export"
-    return out
-
-
-@pytest.fixture(scope="module")
-def io(export_dir):
-    return load_file(export_dir / "reference_io.safetensors")
-
-
-def jit(export_dir, name, map_location="cpu"):
-    return torch.jit.load(str(export_dir / name), map_location=map_location)
+from conftest import jit
 
 
 def test_torchscript_modules_equal_the_rust_outputs(export_dir, io):
@@ -47,15 +34,6 @@ def test_torchscript_takes_any_batch_size(export_dir, n):
     assert jit(export_dir, "decoder.pt")(torch.randn(n, 2)).shape == (n, 1, 28, 28)
     recon = jit(export_dir, "vae.pt")(x)
     assert recon.shape == (n, 1, 28, 28) and 0 < recon.min() and recon.max() < 1
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
-def test_torchscript_loads_on_cuda_with_a_map_location(export_dir, io):
-    enc = jit(export_dir, "encoder.pt", map_location="cuda")
-    mu, _ = enc(io["x"].cuda())
-    torch.testing.assert_close(mu.cpu(), io["mu"], atol=1e-4, rtol=0)
-    dec = jit(export_dir, "decoder.pt", map_location="cuda")
-    torch.testing.assert_close(dec(io["z"].cuda()).cpu(), io["decoded"], atol=1e-4, rtol=0)
 
 
 def test_reference_module_loads_the_safetensors_strictly(export_dir, io):

@@ -1,0 +1,231 @@
+"""Training speed of the seed's model: vae-tch against PyTorch, in one run, on one device, on the
+same images. Run it through scripts/bench.sh (which picks the Python and the library path).
+
+Trainers, each timed over --steps steps of shuffled full batches after --warm-up untimed steps,
+with the device synchronized at both ends; the data lives on the device and each step gathers
+its batch by index (as vae-tch does):
+  vae-tch eager, vae-tch cuda-graph (CUDA)   `vae-tch bench`, in its own process per repeat;
+  pytorch plain eager     the port a PyTorch user writes: nn.Conv2d(padding=1),
+                          nn.ConvTranspose2d(padding=1, output_padding=1) (symmetric padding:
+                          not Keras's numbers, fine for timing), nn.LeakyReLU(0.3), torch Adam;
+  pytorch reference eager scripts/vae_torch.py (Keras semantics), torch Adam;
+  pytorch graph           scripts/vae_torch.py with the whole step (gather, forward, backward,
+                          Adam(capturable=True)) in one torch.cuda.graph, as PyTorch documents
+                          (CUDA only); once with PyTorch's defaults, once with
+                          torch.backends.cudnn.benchmark = True (vae-tch sets it on CUDA).
+Repeats alternate the trainers (r1: all, r2: all, ...) so machine noise hits each alike. Prints
+ms/step (min and median over repeats), s per 60,000-image epoch, and each median against
+vae-tch's fastest form; --json writes every number.
+
+    scripts/bench.sh --device cpu --batch-size 32 --repeats 5
+    scripts/bench.sh --device cuda --batch-size 32,256,1024 --json bench.json
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from vae_torch import VAE, vae_loss  # noqa: E402
+
+EPOCH_IMAGES = 60_000
+
+
+class PlainVAE(nn.Module):
+    """The seed's model as a PyTorch user ports it: symmetric padding, stock modules."""
+
+    def __init__(self, latent: int = 2):
+        super().__init__()
+        act = nn.LeakyReLU(0.3)
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, 32, 3, 1, 1), act, nn.Conv2d(32, 64, 3, 2, 1), act,
+            nn.Conv2d(64, 64, 3, 2, 1), act, nn.Conv2d(64, 64, 3, 1, 1), act, nn.Flatten())
+        self.mu = nn.Linear(3136, latent)
+        self.log_var = nn.Linear(3136, latent)
+        self.fc = nn.Linear(latent, 3136)
+        self.decoder = nn.Sequential(
+            nn.ConvTranspose2d(64, 64, 3, 1, 1), act, nn.ConvTranspose2d(64, 64, 3, 2, 1, 1), act,
+            nn.ConvTranspose2d(64, 32, 3, 2, 1, 1), act, nn.ConvTranspose2d(32, 1, 3, 1, 1), nn.Sigmoid())
+
+    def forward(self, x):
+        h = self.encoder(x)
+        mu, log_var = self.mu(h), self.log_var(h)
+        z = mu + torch.exp(log_var / 2) * torch.randn_like(mu)
+        return self.decoder(self.fc(z).view(-1, 64, 7, 7)), mu, log_var
+
+
+def plain_loss(recon, x, mu, log_var):
+    r = 1000 * F.mse_loss(recon, x)
+    kl = (-0.5 * torch.sum(1 + log_var - mu.square() - log_var.exp(), dim=1)).mean()
+    return r + kl
+
+
+def load_images(data_dir: Path) -> torch.Tensor:
+    raw = gzip.decompress((data_dir / "train-images-idx3-ubyte.gz").read_bytes())
+    n, rows, cols = (int.from_bytes(raw[i : i + 4], "big") for i in (4, 8, 12))
+    x = torch.frombuffer(bytearray(raw[16 : 16 + n * rows * cols]), dtype=torch.uint8)
+    return x.view(n, 1, rows, cols).float() / 255.0
+
+
+def batches(n: int, bs: int, device: str):
+    """Endless full batches of indices, a fresh permutation per pass."""
+    while True:
+        perm = torch.randperm(n, device=device)
+        for s in range(0, n - bs + 1, bs):
+            yield perm[s : s + bs]
+
+
+def time_torch(kind: str, x: torch.Tensor, bs: int, steps: int, warm_up: int) -> float:
+    device = x.device
+    cuda = device.type == "cuda"
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    torch.manual_seed(0)
+    if kind == "plain":
+        model = PlainVAE().to(device)
+    else:
+        model = VAE().to(device)
+    capturable = kind.startswith("graph")
+    torch.backends.cudnn.benchmark = kind == "graph-bench"
+    opt = torch.optim.Adam(model.parameters(), lr=5e-4, capturable=capturable)
+    it = batches(x.shape[0], bs, device)
+
+    def step(idx):
+        xb = x.index_select(0, idx)
+        recon, mu, log_var = model(xb)
+        loss = plain_loss(recon, xb, mu, log_var) if kind == "plain" else vae_loss(recon, xb, mu, log_var)[0]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+
+    if not capturable:
+        for _ in range(warm_up):
+            step(next(it))
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step(next(it))
+        sync()
+        return (time.perf_counter() - t0) * 1000 / steps
+    # PyTorch's whole-network capture (docs/source/notes/cuda.rst, "Whole-network capture").
+    static_idx = next(it).clone()
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            step(static_idx)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    opt.zero_grad(set_to_none=True)
+    with torch.cuda.graph(graph):
+        step(static_idx)
+    for _ in range(warm_up):
+        static_idx.copy_(next(it))
+        graph.replay()
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        static_idx.copy_(next(it))
+        graph.replay()
+    sync()
+    return (time.perf_counter() - t0) * 1000 / steps
+
+
+def time_vae_tch(binary: Path, data_dir: Path, device: str, sizes: list[int], steps: int, warm_up: int) -> list[dict]:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "bench.json"
+        done = subprocess.run(
+            [str(binary), "bench", "--device", device, "--data-dir", str(data_dir),
+             "--batch-size", ",".join(map(str, sizes)), "--steps", str(steps),
+             "--warm-up", str(warm_up), "--json", str(out)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        if done.returncode != 0:  # keep what was measured; say what failed
+            print(f"vae-tch bench exited {done.returncode}: {done.stderr.strip()[-2000:]}", file=sys.stderr)
+        return json.loads(out.read_text()) if out.exists() else []
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--batch-size", default="32", help="comma-separated batch sizes")
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--warm-up", type=int, default=20)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--data-dir", type=Path, default=None,
+                    help="IDX folder [default: data/fashion-mnist, else data/mnist, else synthetic]")
+    ap.add_argument("--binary", type=Path, default=ROOT / "target" / "release" / "vae-tch")
+    ap.add_argument("--json", type=Path, help="write every measurement here")
+    ap.add_argument("--only", default="", help="comma-separated trainer names to run (default: all)")
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.batch_size.split(",")]
+    cuda = args.device.startswith("cuda")
+    data_dir = args.data_dir
+    if data_dir is None:
+        for d in ("fashion-mnist", "mnist"):
+            if (ROOT / "data" / d / "train-images-idx3-ubyte.gz").exists():
+                data_dir = ROOT / "data" / d
+                break
+    if data_dir is None:
+        sys.path.insert(0, str(ROOT / "tests" / "python"))
+        from conftest import write_synthetic
+
+        data_dir = Path(tempfile.mkdtemp()) / "synthetic"
+        write_synthetic(data_dir, n_train=max(sizes) * 8, n_test=32)
+    x = load_images(data_dir).to(args.device)
+    torch_kinds = ["plain", "reference"] + (["graph", "graph-bench"] if cuda else [])
+    names = {"plain": "pytorch plain eager", "reference": "pytorch reference eager", "graph": "pytorch graph",
+             "graph-bench": "pytorch graph + cudnn.benchmark"}
+    only = set(filter(None, args.only.split(",")))
+    runs: dict[tuple[str, int], list[float]] = {}
+    for r in range(args.repeats):
+        if not only or any(o.startswith("vae-tch") for o in only):
+            for row in time_vae_tch(args.binary, data_dir, args.device, sizes, args.steps, args.warm_up):
+                runs.setdefault((row["trainer"], row["batch_size"]), []).append(row["ms_per_step"])
+        for bs in sizes:
+            for kind in torch_kinds:
+                if only and names[kind] not in only:
+                    continue
+                runs.setdefault((names[kind], bs), []).append(time_torch(kind, x, bs, args.steps, args.warm_up))
+        print(f"repeat {r + 1}/{args.repeats} done", file=sys.stderr)
+    if cuda:
+        dev = torch.cuda.get_device_name()
+    else:
+        dev = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    print(f"# {time.strftime('%Y-%m-%d')}, {args.device} ({dev}), torch {torch.__version__}, "
+          f"{x.shape[0]} images of {data_dir.name}, {args.steps} timed steps, {args.repeats} repeats, alternating")
+    rows = []
+    for bs in sizes:
+        here = {name: ts for (name, b), ts in runs.items() if b == bs}
+        ours = [statistics.median(ts) for name, ts in here.items() if name.startswith("vae-tch")]
+        best = min(ours) if ours else None
+        print(f"\n| batch {bs} | min ms/step | median ms/step | s/epoch (60k) | median vs vae-tch best |")
+        print("|---|---|---|---|---|")
+        for name, ts in sorted(here.items(), key=lambda kv: statistics.median(kv[1])):
+            med = statistics.median(ts)
+            ratio = f"{med / best:.2f}x" if best else "-"
+            print(f"| {name} | {min(ts):.3f} | {med:.3f} | {med * EPOCH_IMAGES / bs / 1000:.2f} | {ratio} |")
+            rows.append({"trainer": name, "batch_size": bs, "ms_per_step": ts, "min": min(ts), "median": med,
+                         "s_per_epoch": med * EPOCH_IMAGES / bs / 1000})
+    if args.json:
+        args.json.write_text(json.dumps({"device": args.device, "device_name": dev, "torch": torch.__version__,
+                                         "date": time.strftime("%Y-%m-%d"), "data": str(data_dir),
+                                         "steps": args.steps, "repeats": args.repeats, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

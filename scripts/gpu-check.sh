@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# The one GPU check of vae-tch: run once on a machine with an NVIDIA GPU, Python and torch 2.11
+# (no cargo needed), with a release binary built on a CPU machine. About 5 minutes on an H100.
+#
+# On the build machine (after scripts/setup.sh and `vae-tch data fetch fashion-mnist`):
+#   scripts/gpu-check.sh --prepare      # fills .gpu/: stripped binaries, wheels, libstdc++
+# then copy the checkout with target/release/vae-tch (or .gpu/), .gpu/ and data/fashion-mnist
+# to the GPU machine, and there:
+#   scripts/gpu-check.sh                # writes $OUT (default gpu-check-out/)/gpu-report.md
+#
+# The report holds: the device; the CUDA-only Rust tests (tests/cuda.rs); 3 Fashion-MNIST
+# epochs with --cuda-graph on and off, same seed (losses and seconds per epoch); export and
+# every figure command with --device cuda; the CUDA pytest tests; the benchmark against
+# PyTorch at batch 32, 256 and 1024 (bench.json beside it). Every step runs under a timeout
+# and the report says how each ended; a failing step does not stop the others.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+if [ "${1:-}" = "--prepare" ]; then
+  set -e
+  mkdir -p .gpu/wheels .gpu/lib
+  cargo build --release --quiet
+  strip -o .gpu/vae-tch target/release/vae-tch
+  test_bin=$(cargo test --release --no-run --test cuda --message-format=json 2>/dev/null \
+    | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
+  [ -n "$test_bin" ] || { echo "gpu-check: could not build tests/cuda.rs" >&2; exit 1; }
+  strip -o .gpu/tests-cuda "$test_bin"
+  # pytest and safetensors for whatever Python 3.9+ the GPU machine has (pure or abi3 wheels).
+  .venv/bin/python -m pip download -q --only-binary=:all: --platform manylinux2014_x86_64 \
+    --python-version 3.9 -d .gpu/wheels pytest safetensors exceptiongroup tomli typing_extensions
+  # A libstdc++ as new as the one the binary was linked against, used only if the machine's
+  # is older (the binary needs GLIBCXX_3.4.29).
+  cp "$(g++ -print-file-name=libstdc++.so.6)" .gpu/lib/ 2>/dev/null \
+    || cp /usr/lib/x86_64-linux-gnu/libstdc++.so.6 .gpu/lib/
+  du -sh .gpu data/fashion-mnist
+  echo "carry: .gpu data/fashion-mnist (and target/release/vae-tch if wanted)"
+  exit 0
+fi
+
+out=${OUT:-$root/gpu-check-out}
+mkdir -p "$out/logs"
+report=$out/gpu-report.md
+py=python3
+[ -x "$root/.venv/bin/python" ] && py="$root/.venv/bin/python"
+torch_lib=$("$py" -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
+export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+if [ ! -x target/release/vae-tch ] && [ -x .gpu/vae-tch ]; then
+  mkdir -p target/release && cp .gpu/vae-tch target/release/vae-tch
+fi
+bin=$root/target/release/vae-tch
+if ! "$bin" --version >/dev/null 2>&1 && [ -d .gpu/lib ]; then
+  export LD_LIBRARY_PATH="$root/.gpu/lib:$LD_LIBRARY_PATH"   # an older libstdc++ here
+fi
+if ! "$py" -c 'import pytest, safetensors' 2>/dev/null && [ -d .gpu/wheels ]; then
+  "$py" -m pip install -q --no-index --find-links .gpu/wheels pytest safetensors \
+    > "$out/logs/pip.log" 2>&1 || true
+fi
+data=$root/data/fashion-mnist
+work=$(mktemp -d)
+
+say() { printf '%s\n' "$*" >> "$report"; }
+# step NAME SECONDS CMD...: runs CMD with a timeout, logs to logs/NAME.log, notes the result.
+step() {
+  local name=$1 limit=$2; shift 2
+  local t0 t1 rc
+  t0=$(date +%s.%N)
+  timeout "$limit" "$@" > "$out/logs/$name.log" 2>&1
+  rc=$?
+  t1=$(date +%s.%N)
+  local secs
+  secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+  local what="ok"
+  [ $rc -eq 124 ] && what="TIMED OUT after ${limit} s"
+  [ $rc -ne 0 ] && [ $rc -ne 124 ] && what="FAILED (exit $rc)"
+  say "- \`$name\`: $what, ${secs} s"
+  if [ $rc -ne 0 ]; then
+    say '```'
+    tail -n 15 "$out/logs/$name.log" >> "$report"
+    say '```'
+  fi
+  return $rc
+}
+
+: > "$report"
+say "# vae-tch GPU check, $(date -u '+%Y-%m-%d %H:%M UTC')"
+say ""
+say "## Device"
+say '```'
+{ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 || true
+  "$py" -c 'import torch, platform; print("torch", torch.__version__, "| CUDA", torch.version.cuda, "| cuDNN", torch.backends.cudnn.version(), "|", torch.cuda.get_device_name() if torch.cuda.is_available() else "no CUDA", "| Python", platform.python_version())'
+  "$bin" --version 2>&1
+  nproc | sed 's/^/CPU threads: /'; } >> "$report"
+say '```'
+
+say ""
+say "## Rust CUDA tests (tests/cuda.rs)"
+if [ -x .gpu/tests-cuda ]; then
+  step rust-cuda-tests 180 .gpu/tests-cuda --test-threads=1 --nocapture
+  say '```'
+  grep -E "^test |test result|loss|difference|skipped" "$out/logs/rust-cuda-tests.log" >> "$report"
+  say '```'
+else
+  say "- not run: .gpu/tests-cuda is missing (run scripts/gpu-check.sh --prepare on the build machine)"
+fi
+
+say ""
+say "## Fashion-MNIST, 3 epochs, same seed: --cuda-graph on vs off"
+for form in on off; do
+  step "train-graph-$form" 240 "$bin" train --dataset fashion-mnist --data-dir "$data" \
+    --device cuda --cuda-graph "$form" --epochs 3 --out "$work/graph-$form" --quiet
+done
+say ""
+say "| --cuda-graph | epoch | train loss | test loss | s/epoch |"
+say "|---|---|---|---|---|"
+for form in on off; do
+  [ -f "$work/graph-$form/metrics.csv" ] && tail -n +2 "$work/graph-$form/metrics.csv" \
+    | awk -F, -v f="$form" '{ printf "| %s | %s | %.3f | %.3f | %.2f |\n", f, $1, $2, $5, $8 }' >> "$report"
+done
+grep -h "^step_form" "$work"/graph-*/config.toml 2>/dev/null | sed 's/^/- recorded: /' >> "$report"
+
+say ""
+say "## export and figures with --device cuda (on the --cuda-graph on run)"
+r=$work/graph-on
+if [ -f "$r/config.toml" ]; then
+  step export-cuda 120 "$bin" export "$r" --out "$work/export-cuda" --device cuda
+  step plot-loss 60 "$bin" plot-loss "$r"
+  step latent-plot 60 "$bin" latent-plot "$r" --device cuda
+  step manifold 60 "$bin" manifold "$r" --device cuda
+  step reconstruct 60 "$bin" reconstruct "$r" --device cuda
+  step sample 60 "$bin" sample "$r" --device cuda
+  step interpolate 60 "$bin" interpolate "$r" --from 0 --to 1 --device cuda
+  cp "$r/latent.png" "$out/latent-fashion-gpu.png" 2>/dev/null
+  cp "$r/reconstructions.png" "$out/reconstructions-gpu.png" 2>/dev/null
+else
+  say "- not run: the --cuda-graph on run left no run folder"
+fi
+
+say ""
+say "## CUDA pytest tests (tests/python/test_cuda.py)"
+step pytest-cuda 240 "$py" -m pytest -q -p no:cacheprovider tests/python/test_cuda.py
+tail -n 3 "$out/logs/pytest-cuda.log" | sed 's/^/    /' >> "$report"
+
+say ""
+say "## Benchmark (scripts/bench.sh; ms/step, alternating repeats)"
+step bench 420 scripts/bench.sh --device cuda --batch-size 32,256,1024 --steps 200 --repeats 3 \
+  --data-dir "$data" --json "$out/bench.json"
+sed -n '/^# /,$p' "$out/logs/bench.log" >> "$report"
+say ""
+say "vae-tch with channels-last convolutions (the CPU default), for the layout choice on CUDA:"
+step bench-channels-last 180 "$bin" bench --device cuda --data-dir "$data" --channels-last true \
+  --batch-size 32,256,1024 --steps 200
+grep "^|" "$out/logs/bench-channels-last.log" >> "$report"
+say ""
+say "vae-tch without cudnn.benchmark, for attribution:"
+step bench-no-cudnn-benchmark 120 "$bin" bench --device cuda --data-dir "$data" \
+  --cudnn-benchmark false --batch-size 32 --steps 200
+grep "^|" "$out/logs/bench-no-cudnn-benchmark.log" >> "$report"
+
+tar -czf "$out/logs.tar.gz" -C "$out" logs && rm -rf "$out/logs"
+rm -rf "$work"
+echo "gpu-check: wrote $report"

@@ -1,0 +1,139 @@
+//! `vae-tch bench`: the training step's speed, in-process, for each form and batch size, on
+//! the seed's model and the given images (already on the device). Each measurement builds a
+//! fresh model and optimizer, runs warm-up steps (and the capture, for the graph), then times
+//! `steps` steps over shuffled batches with the device synchronized at both ends.
+//! `scripts/bench.sh` runs it beside the PyTorch baselines and prints the ratios.
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use serde::Serialize;
+use tch::{Device, Kind, Tensor};
+
+use crate::checkpoint;
+use crate::config::TrainConfig;
+use crate::optim::KerasAdam;
+use crate::step::{CudaGraphMode, StepData, StepForm, TrainStep};
+
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    pub device: Device,
+    pub batch_sizes: Vec<i64>,
+    pub forms: Vec<StepForm>,
+    pub steps: usize,
+    pub warm_up: usize,
+    pub seed: u64,
+    /// Run the convolutions channels-last (`Vae::set_channels_last`).
+    pub channels_last: bool,
+    /// Let cuDNN time its kernels for these shapes first (as `train` does on CUDA).
+    pub cudnn_benchmark: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchRow {
+    pub trainer: String,
+    pub batch_size: i64,
+    pub steps: usize,
+    pub ms_per_step: f64,
+}
+
+pub fn sync(device: Device) {
+    if let Device::Cuda(i) = device {
+        tch::Cuda::synchronize(i as i64);
+    }
+}
+
+/// Times one form at one batch size.
+fn time_form(images: &Tensor, form: StepForm, bs: i64, cfg: &BenchConfig) -> Result<f64> {
+    let n = images.size()[0];
+    if n < bs {
+        bail!("{n} images are fewer than one batch of {bs}");
+    }
+    let total = (cfg.warm_up + cfg.steps) as i64;
+    let mut config = TrainConfig::default();
+    config.train.batch_size = bs as usize;
+    let mut model = checkpoint::build(&config, cfg.device, cfg.seed);
+    if cfg.channels_last {
+        model.vae.set_channels_last(&model.vs);
+    }
+    let params = model.vs.variables().into_iter().collect();
+    let opt = if cfg.device.is_cuda() {
+        KerasAdam::with_device_scalars(params, config.optim.clone(), total)
+    } else {
+        KerasAdam::new(params, config.optim.clone())
+    };
+    let data = StepData {
+        vae: &model.vae,
+        images,
+        r_loss_factor: config.train.r_loss_factor,
+    };
+    let mode = match form {
+        StepForm::Eager => CudaGraphMode::Off,
+        StepForm::CudaGraph => CudaGraphMode::On,
+    };
+    let (mut step, _) = TrainStep::new(data, opt, bs, mode)?;
+    // Full batches only, from one permutation per pass over the images.
+    let per_pass = n / bs;
+    let mut perm = Tensor::randperm(n, (Kind::Int64, cfg.device));
+    let batch = |i: i64, perm: &mut Tensor| {
+        if i > 0 && i % per_pass == 0 {
+            *perm = Tensor::randperm(n, (Kind::Int64, cfg.device));
+        }
+        perm.narrow(0, (i % per_pass) * bs, bs)
+    };
+    step.begin_epoch();
+    for i in 0..cfg.warm_up as i64 {
+        let idx = batch(i, &mut perm);
+        step.run(&idx)?;
+    }
+    sync(cfg.device);
+    let t0 = Instant::now();
+    for i in cfg.warm_up as i64..total {
+        let idx = batch(i, &mut perm);
+        step.run(&idx)?;
+    }
+    sync(cfg.device);
+    let seconds = t0.elapsed().as_secs_f64();
+    let loss = step.sums().double_value(&[0]);
+    if !loss.is_finite() {
+        bail!("the loss diverged ({loss}) while timing {form} at batch {bs}");
+    }
+    Ok(seconds * 1000.0 / cfg.steps as f64)
+}
+
+/// Every (batch size, form) of `cfg`, in that order. A measurement that fails is reported on
+/// stderr and left out; the others still run.
+pub fn run(images: &Tensor, cfg: &BenchConfig, mut each: impl FnMut(&BenchRow)) -> Vec<BenchRow> {
+    if cfg.device.is_cuda() {
+        tch::Cuda::cudnn_set_benchmark(cfg.cudnn_benchmark);
+    }
+    let mut rows = Vec::new();
+    for &bs in &cfg.batch_sizes {
+        for &form in &cfg.forms {
+            let ms = match time_form(images, form, bs, cfg) {
+                Ok(ms) => ms,
+                Err(e) => {
+                    eprintln!("bench: {form} at batch {bs} failed: {e:#}");
+                    continue;
+                }
+            };
+            let layout = match (
+                cfg.channels_last,
+                cfg.device.is_cuda() && !cfg.cudnn_benchmark,
+            ) {
+                (false, false) => "",
+                (true, false) => " (channels-last)",
+                (false, true) => " (no cudnn.benchmark)",
+                (true, true) => " (channels-last, no cudnn.benchmark)",
+            };
+            let row = BenchRow {
+                trainer: format!("vae-tch {form}{layout}"),
+                batch_size: bs,
+                steps: cfg.steps,
+                ms_per_step: ms,
+            };
+            each(&row);
+            rows.push(row);
+        }
+    }
+    rows
+}

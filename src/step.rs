@@ -1,0 +1,236 @@
+//! The training step, one thing in two forms that the loop drives alike:
+//! - eager: gather the batch, forward, loss, backward, Keras Adam, add the losses to a device
+//!   sum; on the CPU or CUDA;
+//! - CUDA graph: the same work captured once into a CUDA graph (PyTorch's whole-network recipe,
+//!   torch/cuda/graphs.py) and replayed per batch. The batch is gathered inside the graph from
+//!   the device-resident training set through a static index buffer, filled by one device copy
+//!   before each replay; the losses are summed into a device tensor inside the graph; the noise
+//!   comes from torch's CUDA generator, which replays advance; Adam's step counter and bias
+//!   corrections live on the device (`KerasAdam::with_device_scalars`). A batch of another
+//!   size (the last, when n % batch_size != 0) runs eagerly on the same state.
+//!
+//! The warm-up steps the capture needs run for real and are then undone (parameters, Adam's
+//! state and the sums are restored), so a run trains the same steps whichever form runs.
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+use crate::cuda_graph::{self, CudaGraph, GraphError};
+use crate::loss;
+use crate::model::Vae;
+use crate::optim::KerasAdam;
+
+/// `train --cuda-graph`: which form to use on CUDA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum CudaGraphMode {
+    /// The graph on CUDA; eager (with one warning) if capture fails, and on the CPU.
+    #[default]
+    Auto,
+    /// The graph; an error where it cannot run.
+    On,
+    /// Always eager.
+    Off,
+}
+
+/// The form that ran, recorded in the run's config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepForm {
+    Eager,
+    CudaGraph,
+}
+
+impl std::fmt::Display for StepForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StepForm::Eager => "eager",
+            StepForm::CudaGraph => "cuda-graph",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error(
+        "--cuda-graph on needs a CUDA device (got {0:?}); use --device cuda or --cuda-graph auto"
+    )]
+    NotCuda(Device),
+    #[error("--cuda-graph on: {0}")]
+    Capture(GraphError),
+}
+
+/// Warm-up steps before the capture (PyTorch's examples use 3).
+const WARM_UP_STEPS: usize = 3;
+
+/// What a step works on: the model, its optimizer, the device-resident images.
+pub struct StepData<'a> {
+    pub vae: &'a Vae,
+    pub images: &'a Tensor,
+    pub r_loss_factor: f64,
+}
+
+/// The captured graph and its static input.
+struct Graphed {
+    graph: CudaGraph,
+    /// The batch's indices into the training images, read by the graph.
+    idx: Tensor,
+}
+
+pub struct TrainStep<'a> {
+    data: StepData<'a>,
+    opt: KerasAdam,
+    /// Sum over the images stepped on of (loss, r_loss, kl_loss), f64 on the device.
+    sums: Tensor,
+    graphed: Option<Graphed>,
+}
+
+/// Queues one step's work: forward, loss, backward, the optimizer's update (with the host step
+/// count when `count`, else device scalars only, as captured), the losses into `sums`.
+fn queue_step(data: &StepData, opt: &mut KerasAdam, sums: &mut Tensor, idx: &Tensor, count: bool) {
+    let x = data.images.index_select(0, idx);
+    let out = data.vae.forward(&x);
+    let p = loss::vae_loss(
+        &out.reconstruction,
+        &x,
+        &out.mu,
+        &out.log_var,
+        data.r_loss_factor,
+    );
+    opt.backward(&p.loss);
+    if count {
+        opt.step();
+    } else {
+        opt.queue_update();
+    }
+    let len = idx.size()[0] as f64;
+    tch::no_grad(|| {
+        let parts = Tensor::stack(&[p.loss.detach(), p.r_loss, p.kl_loss], 0);
+        *sums += parts.to_kind(Kind::Double) * len;
+    });
+}
+
+impl<'a> TrainStep<'a> {
+    /// The eager form.
+    pub fn eager(data: StepData<'a>, opt: KerasAdam) -> TrainStep<'a> {
+        let sums = Tensor::zeros([3], (Kind::Double, opt.device()));
+        TrainStep {
+            data,
+            opt,
+            sums,
+            graphed: None,
+        }
+    }
+
+    /// The form `mode` asks for on the optimizer's device, for batches of `batch_size`.
+    /// `auto` falls back to eager when the capture fails: the second value is the reason, to
+    /// be shown once.
+    pub fn new(
+        data: StepData<'a>,
+        opt: KerasAdam,
+        batch_size: i64,
+        mode: CudaGraphMode,
+    ) -> Result<(TrainStep<'a>, Option<String>), StepError> {
+        let device = opt.device();
+        let mut step = TrainStep::eager(data, opt);
+        let cuda = match device {
+            Device::Cuda(i) => Some(i),
+            _ => None,
+        };
+        match (mode, cuda) {
+            (CudaGraphMode::Off, _) | (CudaGraphMode::Auto, None) => Ok((step, None)),
+            (CudaGraphMode::On, None) => Err(StepError::NotCuda(device)),
+            (mode, Some(index)) => match step.capture(index, batch_size) {
+                Ok(()) => Ok((step, None)),
+                Err(e) if mode == CudaGraphMode::Auto => Ok((
+                    step,
+                    Some(format!("{e}; training with eager steps instead")),
+                )),
+                Err(e) => Err(StepError::Capture(e)),
+            },
+        }
+    }
+
+    /// Warm-up, capture, and undoing the warm-up's updates.
+    fn capture(&mut self, device_index: usize, batch_size: i64) -> Result<(), GraphError> {
+        if !cuda_graph::supported() {
+            return Err(GraphError {
+                what: "build",
+                message: "this vae-tch was built without CUDA graph support (the CUDA runtime \
+                          headers were missing; scripts/setup.sh installs them)"
+                    .into(),
+            });
+        }
+        let n = self.data.images.size()[0];
+        if n < batch_size {
+            return Err(GraphError {
+                what: "capture",
+                message: format!("{n} training images, fewer than one batch of {batch_size}"),
+            });
+        }
+        let device = self.opt.device();
+        let idx = Tensor::arange(batch_size, (Kind::Int64, device));
+        let saved: Vec<Tensor> = self
+            .opt
+            .buffers()
+            .iter()
+            .chain([&&self.sums])
+            .map(|t| t.copy())
+            .collect();
+        let steps_left = self.opt.steps_left();
+        let mut graph = CudaGraph::new(device_index)?;
+        let (data, opt, sums) = (&self.data, &mut self.opt, &mut self.sums);
+        let captured = graph.capture(WARM_UP_STEPS, || queue_step(data, opt, sums, &idx, false));
+        // Undo the warm-up (and whatever a failed capture ran) on the default stream.
+        tch::no_grad(|| {
+            let targets = self.opt.buffers().into_iter().chain([&self.sums]);
+            for (dst, src) in targets.zip(&saved) {
+                dst.shallow_clone().copy_(src);
+            }
+        });
+        if steps_left.is_some() {
+            self.opt.refill();
+        }
+        captured?;
+        self.graphed = Some(Graphed { graph, idx });
+        Ok(())
+    }
+
+    pub fn form(&self) -> StepForm {
+        if self.graphed.is_some() {
+            StepForm::CudaGraph
+        } else {
+            StepForm::Eager
+        }
+    }
+
+    /// Before an epoch: zero the loss sums, and give device scalars the epoch's steps.
+    pub fn begin_epoch(&mut self) {
+        let _ = self.sums.zero_();
+        self.opt.refill();
+    }
+
+    /// One optimizer step on the training images at `idx` (int64 on the device).
+    pub fn run(&mut self, idx: &Tensor) -> Result<(), GraphError> {
+        match &mut self.graphed {
+            Some(g) if idx.size() == g.idx.size() => {
+                if self.opt.steps_left() == Some(0) {
+                    self.opt.refill();
+                }
+                g.idx.copy_(idx);
+                g.graph.replay()?;
+                self.opt.count_replayed_step();
+            }
+            _ => queue_step(&self.data, &mut self.opt, &mut self.sums, idx, true),
+        }
+        Ok(())
+    }
+
+    /// Sum over this epoch's images of (loss, r_loss, kl_loss), on the device.
+    pub fn sums(&self) -> &Tensor {
+        &self.sums
+    }
+
+    pub fn optimizer(&self) -> &KerasAdam {
+        &self.opt
+    }
+}

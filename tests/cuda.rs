@@ -1,0 +1,149 @@
+//! CUDA-only checks of the graphed training step. Each test returns at once (printing "skipped")
+//! where libtorch sees no CUDA device, so `cargo test` passes on CPU machines;
+//! scripts/gpu-check.sh runs this test binary on a GPU machine.
+mod common;
+
+use tch::{Device, Kind, Tensor};
+use vae_tch::checkpoint;
+use vae_tch::config::TrainConfig;
+use vae_tch::cuda_graph::CudaGraph;
+use vae_tch::optim::KerasAdam;
+use vae_tch::step::{CudaGraphMode, StepData, StepForm, TrainStep};
+
+fn cuda() -> Option<Device> {
+    if tch::Cuda::is_available() {
+        Some(Device::Cuda(0))
+    } else {
+        eprintln!("skipped: no CUDA device");
+        None
+    }
+}
+
+#[test]
+fn replays_draw_fresh_noise_and_reseeding_repeats_it() {
+    let _g = common::rng_lock();
+    let Some(dev) = cuda() else { return };
+    let mut out = Tensor::zeros([4096], (Kind::Float, dev));
+    let mut graph = CudaGraph::new(0).unwrap();
+    let target = out.shallow_clone();
+    graph
+        .capture(1, || {
+            target
+                .shallow_clone()
+                .copy_(&Tensor::randn([4096], (Kind::Float, dev)))
+        })
+        .unwrap();
+    let draw = |seed: Option<i64>| {
+        if let Some(s) = seed {
+            tch::manual_seed(s);
+        }
+        graph.replay().unwrap();
+        out.copy()
+    };
+    let (a, b) = (draw(Some(3)), draw(None));
+    assert!(!a.equal(&b), "two replays drew the same noise");
+    let std = f64::try_from(a.std(true)).unwrap();
+    assert!((std - 1.0).abs() < 0.1, "not N(0, 1): std {std}");
+    assert!(draw(Some(3)).equal(&a), "reseeding did not repeat the draw");
+    let _ = out.zero_();
+}
+
+/// `steps` steps of `form` on the seed's model over fixed batches (seeded alike); the weights
+/// and the loss sums.
+fn run_form(
+    form: CudaGraphMode,
+    x: &Tensor,
+    idx: &[Tensor],
+) -> (Vec<(String, Tensor)>, Tensor, StepForm) {
+    let cfg = TrainConfig::default();
+    let m = checkpoint::build(&cfg, x.device(), 5);
+    let opt = KerasAdam::with_device_scalars(
+        m.vs.variables().into_iter().collect(),
+        cfg.optim.clone(),
+        idx.len() as i64,
+    );
+    let data = StepData {
+        vae: &m.vae,
+        images: x,
+        r_loss_factor: 1000.0,
+    };
+    let (mut step, warning) = TrainStep::new(data, opt, 32, form).unwrap();
+    assert_eq!(warning, None);
+    step.begin_epoch();
+    tch::manual_seed(8);
+    for i in idx {
+        step.run(i).unwrap();
+    }
+    let mut w: Vec<(String, Tensor)> =
+        m.vs.variables()
+            .into_iter()
+            .map(|(n, t)| (n, t.detach().copy()))
+            .collect();
+    w.sort_by(|a, b| a.0.cmp(&b.0));
+    (w, step.sums().copy(), step.form())
+}
+
+#[test]
+fn the_graphed_step_trains_like_the_eager_step() {
+    let _g = common::rng_lock();
+    let Some(dev) = cuda() else { return };
+    let (bytes, _) = common::synthetic_images(300, 4);
+    let x = (Tensor::from_slice(&bytes)
+        .view([300, 1, 28, 28])
+        .to_kind(Kind::Float)
+        / 255.0)
+        .to_device(dev);
+    tch::manual_seed(2);
+    // 9 full batches of 32 and a last one of 12, which runs eagerly beside the graph.
+    let idx = vae_tch::data::batch::shuffled(300, 32, dev);
+    let (we, se, fe) = run_form(CudaGraphMode::Off, &x, &idx);
+    let (wg, sg, fg) = run_form(CudaGraphMode::On, &x, &idx);
+    assert_eq!((fe, fg), (StepForm::Eager, StepForm::CudaGraph));
+    let (le, lg) = (se.double_value(&[0]) / 300.0, sg.double_value(&[0]) / 300.0);
+    let mut worst = 0f64;
+    for ((n, a), (_, b)) in we.iter().zip(&wg) {
+        let d = f64::try_from((a - b).abs().max()).unwrap();
+        worst = worst.max(d);
+        assert!(d < 1e-2, "{n}: eager and graphed weights differ by {d}");
+    }
+    eprintln!("eager loss {le:.5}, graphed {lg:.5}; max weight difference {worst:.2e}");
+    assert!((le - lg).abs() / le < 1e-3, "eager loss {le}, graphed {lg}");
+}
+
+#[test]
+fn a_graphed_run_trains_resumes_and_records_its_form() {
+    let _g = common::rng_lock();
+    let Some(dev) = cuda() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    common::write_synthetic(&data, 100, 20); // batch 8: 12 graphed steps + one of 4 per epoch
+    let job = |run: &std::path::Path, epochs, resume| {
+        let mut config = common::tiny_config(&data, epochs, 8);
+        config.train.cuda_graph = CudaGraphMode::On;
+        vae_tch::train::TrainJob {
+            run: run.to_path_buf(),
+            config,
+            resume,
+            device: dev,
+            quiet: true,
+        }
+    };
+    let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
+    let rows = vae_tch::train::train(&job(&one, 3, false)).unwrap();
+    assert!(rows[2].train_loss < rows[0].train_loss, "{rows:?}");
+    let cfg = checkpoint::read_config(&one).unwrap();
+    assert_eq!(cfg.train.step_form, Some(StepForm::CudaGraph));
+    assert_eq!(checkpoint::read_state(&one).unwrap().step, 3 * 13);
+    vae_tch::train::train(&job(&two, 1, false)).unwrap();
+    let resumed = vae_tch::train::train(&job(&two, 3, true)).unwrap();
+    let a = &rows[2];
+    let b = resumed.last().unwrap();
+    eprintln!(
+        "3 epochs: test loss {:.5}; 1 + resume 2: {:.5}",
+        a.test_loss, b.test_loss
+    );
+    assert!(
+        (a.test_loss - b.test_loss).abs() / a.test_loss < 1e-3,
+        "{a:?} vs {b:?}"
+    );
+}
