@@ -23,7 +23,11 @@ if [ "${1:-}" = "--prepare" ]; then
   cargo build --release --quiet
   strip -o .gpu/vae-tch target/release/vae-tch
   test_bin=$(cargo test --release --no-run --test cuda --message-format=json 2>/dev/null \
-    | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
+    | .venv/bin/python -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "cuda" and m.get("executable"):
+        print(m["executable"])')
   [ -n "$test_bin" ] || { echo "gpu-check: could not build tests/cuda.rs" >&2; exit 1; }
   strip -o .gpu/tests-cuda "$test_bin"
   # pytest and safetensors for whatever Python 3.9+ the GPU machine has (pure or abi3 wheels).
