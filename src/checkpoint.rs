@@ -133,9 +133,9 @@ pub fn read_state(run: &Path) -> Result<TrainState, CheckpointError> {
 pub fn load_model(run: &Path, device: Device) -> Result<Loaded, CheckpointError> {
     let config = read_config(run)?;
     read_state(run)?;
-    let mut loaded = build(&config, device, config.train.seed);
+    let loaded = build(&config, device, config.train.seed);
     let path = checkpoint_dir(run).join(MODEL_FILE);
-    load_weights(&mut loaded.vs, &path)?;
+    load_weights(&loaded.vs, &path)?;
     Ok(loaded)
 }
 

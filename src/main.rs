@@ -21,7 +21,20 @@ use vae_tch::step::{CudaGraphMode, StepForm};
 use vae_tch::train::{self, TrainJob};
 use vae_tch::{bench, checkpoint, device, export, keras_import, summary};
 
+/// Keeps glibc from returning every large buffer to the kernel: by default each activation of
+/// 128 KiB or more is its own mmap, freed with munmap and faulted in again the next step. With
+/// the thresholds raised, freed buffers are reused: 3% off a CPU training step (16.9 -> 16.3
+/// ms, 2 cores, 2026-11-28; jemalloc was slower, 18-20 ms).
+fn tune_malloc() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 512 << 20);
+    }
+}
+
 fn main() -> ExitCode {
+    tune_malloc();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -120,8 +120,8 @@ fn checkpoint_round_trip() {
         .collect();
     let bad = run.join("bad.safetensors");
     Tensor::write_safetensors(&partial, &bad).unwrap();
-    let mut fresh = checkpoint::build(&cfg, Device::Cpu, 0);
-    let err = checkpoint::load_weights(&mut fresh.vs, &bad)
+    let fresh = checkpoint::build(&cfg, Device::Cpu, 0);
+    let err = checkpoint::load_weights(&fresh.vs, &bad)
         .unwrap_err()
         .to_string();
     assert!(
