@@ -1,7 +1,7 @@
 //! 1. Link flags for the final binaries: without them CUDA is silently unavailable, because the
 //!    linker drops libtorch_cuda (tch-rs issues #907 and #980). torch-sys exports its libtorch
 //!    folder as DEP_TCH_LIBTORCH_LIB (its `links = "tch"`), seen here as we depend on it directly.
-//! 2. csrc/trace_tuple.cpp, compiled against the same libtorch headers (see src/trace.rs).
+//! 2. csrc/script_module.cpp, compiled against the same libtorch headers (see src/script.rs).
 //! 3. csrc/cuda_graph.cpp (see src/cuda_graph.rs), against the same headers plus the CUDA
 //!    runtime headers that the torch wheel's dependencies install under
 //!    site-packages/nvidia/cu13/include (`crt/` comes from the nvidia-cuda-crt wheel, which
@@ -57,8 +57,8 @@ fn cuda_include(lib: &Path) -> Result<PathBuf, String> {
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-changed=csrc/trace_tuple.cpp");
     println!("cargo:rerun-if-changed=csrc/cuda_graph.cpp");
+    println!("cargo:rerun-if-changed=csrc/script_module.cpp");
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
     println!("cargo:rerun-if-env-changed=VAE_TCH_CUDA_INCLUDE");
@@ -68,8 +68,8 @@ fn main() {
     };
     let lib = PathBuf::from(lib);
     torch_build(&lib)
-        .file("csrc/trace_tuple.cpp")
-        .compile("vae_tch_trace");
+        .file("csrc/script_module.cpp")
+        .compile("vae_tch_script");
     let mut graph = torch_build(&lib);
     let cuda = cuda_include(&lib);
     match &cuda {

@@ -7,16 +7,20 @@ ch. 3, in plain PyTorch with Keras semantics (see ../shared/keras-semantics.md):
 
 Its state_dict keys are exactly the tensor names in vae-tch's model.safetensors, so
 
+    model = VAE.from_pretrained("runs/mnist-1/export")      # an export folder (this file is in it)
+
+or, from a run's checkpoint,
+
     model = VAE.from_config("runs/mnist-1/config.toml")
     model.load_state_dict(safetensors.torch.load_file("runs/mnist-1/checkpoint/model.safetensors"))
 
-loads a vae-tch run. Also the benchmark baseline (scripts/bench_*) and the source of golden
-numbers in the Rust tests.
+Runs on Python 3.9+ with torch (and safetensors for the weights). Also the benchmark baseline
+(scripts/bench.py) and the source of golden numbers in the Rust tests.
 """
 from __future__ import annotations
 
+import json
 import math
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -40,11 +44,24 @@ class VaeConfig:
     leaky_relu_slope: float = 0.3
 
     @classmethod
-    def from_toml(cls, path: str | Path) -> "VaeConfig":
-        with open(path, "rb") as f:
-            model = tomllib.load(f).get("model", {})
+    def from_dict(cls, model: dict) -> "VaeConfig":
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in model.items() if k in known})
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> "VaeConfig":
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python < 3.11: use config.json (from_json) or tomli
+            import tomli as tomllib
+        with open(path, "rb") as f:
+            return cls.from_dict(tomllib.load(f).get("model", {}))
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> "VaeConfig":
+        """The "model" object of an export's config.json."""
+        with open(path) as f:
+            return cls.from_dict(json.load(f).get("model", {}))
 
     def shape_before_flattening(self) -> tuple[int, int, int]:
         _, h, w = self.input_shape
@@ -158,7 +175,21 @@ class VAE(nn.Module):
 
     @classmethod
     def from_config(cls, path: str | Path) -> "VAE":
+        """The model of a config.toml or config.json, with fresh weights."""
+        path = Path(path)
+        if path.suffix == ".json":
+            return cls(VaeConfig.from_json(path))
         return cls(VaeConfig.from_toml(path))
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path) -> "VAE":
+        """The model of a vae-tch export folder (config.json + model.safetensors), in eval mode."""
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        model = cls(VaeConfig.from_json(folder / "config.json"))
+        model.load_state_dict(load_file(str(folder / "model.safetensors")))
+        return model.eval()
 
     def forward(self, x: torch.Tensor):
         """(reconstruction, mu, log_var), sampling z = mu + exp(log_var / 2) * eps."""

@@ -31,8 +31,9 @@ pub enum Command {
     Train(TrainArgs),
     /// Print a Keras-style table of layers, output shapes and parameter counts.
     Summary(SummaryArgs),
-    /// Write TorchScript modules (encoder.pt, decoder.pt, vae.pt), model.safetensors and
-    /// config.toml for Python (also done at the end of `train`).
+    /// Write TorchScript modules (encoder.pt, decoder.pt, vae.pt) with trainable parameters,
+    /// model.safetensors, config.toml/json, the PyTorch module vae_torch.py and a model card
+    /// (README.md) for Python (also done at the end of `train`).
     Export(ExportArgs),
     /// Turn a Keras weight file of the book's model (.weights.h5 or legacy .h5) into a run folder
     /// that export, train --resume and the plots accept.
@@ -169,7 +170,8 @@ pub struct ExportArgs {
     /// Where to write [default: <run>/export].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Device to trace on: cpu, cuda or cuda:N (the modules load anywhere with a map location).
+    /// Device that computes reference_io.safetensors: cpu, cuda or cuda:N (the modules' weights
+    /// are saved on the CPU and load anywhere).
     #[arg(long, default_value = "cpu")]
     pub device: String,
 }

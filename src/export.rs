@@ -1,33 +1,50 @@
-//! Exports that Python loads with no glue code (`vae-tch export`, and at the end of `train`):
-//!   encoder.pt   TorchScript: images [N, c, h, w] in [0, 1] -> (mu, log_var), a tuple
-//!                (traced by crate::trace: tch's own tracer cannot return tuples)
+//! Exports that Python loads with no glue code (`vae-tch export`, and at the end of `train`),
+//! written into `<out>.partial/` and then swapped in whole, so an interrupted export never
+//! leaves a half-written folder:
+//!   encoder.pt   TorchScript: images [N, c, h, w] in [0, 1] -> (mu, log_var)
 //!   decoder.pt   TorchScript: z [N, latent] -> images [N, c, h, w]
-//!   vae.pt       TorchScript: images -> reconstruction through mu (deterministic)
-//!   model.safetensors  the weights under scripts/vae_torch.py's state_dict keys
-//!   config.toml  the run's config (its [model] table rebuilds the model)
+//!   vae.pt       TorchScript: forward (reconstruction through mu), encode, decode,
+//!                reparameterize, sample
+//!     All three are real modules with trainable parameters under the model.safetensors keys
+//!     (crate::torchscript) and carry config.toml and config.json as extra files.
+//!   model.safetensors  the weights under scripts/vae_torch.py's state_dict keys, with
+//!     __metadata__ {format: pt, vae_tch_version, config: the [model] table as JSON}
+//!   config.toml, config.json  the run's config (its model table rebuilds the model)
+//!   vae_torch.py  the PyTorch reference module (Python 3.9+, torch and safetensors only):
+//!     `VAE.from_pretrained(folder)`
+//!   README.md    a model card: the model, data, epochs, final losses, how to load it, the input
+//!     contract; loss.png and latent.png beside it when the run has them
 //!   reference_io.safetensors  fixed inputs and the Rust model's outputs for them, so that any
 //!     loader can check itself (the pytest suite does)
-//! Tracing needs parameters that do not require grad (the var store is frozen first) and no
-//! tensors created inside the traced closure (tch-rs issue #766): the model makes none.
+use std::collections::HashMap;
+use std::fs;
 use std::path::{Path, PathBuf};
 
-use tch::{CModule, Device, Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
-use crate::checkpoint::{self, CheckpointError, CONFIG_FILE};
+use crate::checkpoint::{self, CheckpointError, CONFIG_FILE, METRICS_FILE};
 use crate::model::Vae;
+use crate::torchscript;
 
 pub const ENCODER_FILE: &str = "encoder.pt";
 pub const DECODER_FILE: &str = "decoder.pt";
 pub const VAE_FILE: &str = "vae.pt";
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const REFERENCE_IO_FILE: &str = "reference_io.safetensors";
+pub const CONFIG_JSON_FILE: &str = "config.json";
+pub const LOADER_FILE: &str = "vae_torch.py";
+pub const CARD_FILE: &str = "README.md";
+/// The run's figures copied beside the model card.
+const FIGURES: [&str; 2] = ["loss.png", "latent.png"];
+/// The PyTorch reference module, written into every export.
+const LOADER_SOURCE: &str = include_str!("../scripts/vae_torch.py");
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
-    #[error("tracing {what}: {cause}")]
-    Trace {
+    #[error("building {what}: {cause}")]
+    Build {
         what: &'static str,
         cause: tch::TchError,
     },
@@ -38,8 +55,13 @@ pub enum ExportError {
         path: PathBuf,
         cause: std::io::Error,
     },
-    #[error("moving an export into place: {0}")]
-    Rename(#[from] std::io::Error),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ExportError + '_ {
+    move |cause| ExportError::Io {
+        path: path.to_path_buf(),
+        cause,
+    }
 }
 
 /// The fixed inputs of reference_io.safetensors: images x[i] = (sin(0.11 i) + 1) / 2 and latent
@@ -58,82 +80,110 @@ pub fn reference_inputs(vae: &Vae, device: Device) -> (Tensor, Tensor) {
     (x.to_device(device), z.to_device(device))
 }
 
-fn trace(
-    what: &'static str,
-    example: &Tensor,
-    mut f: impl FnMut(&Tensor) -> Vec<Tensor>,
-) -> Result<CModule, ExportError> {
-    CModule::create_by_tracing(what, "forward", &[example.shallow_clone()], &mut |inputs| {
-        f(&inputs[0])
-    })
-    .map_err(|cause| ExportError::Trace { what, cause })
+/// `<dir>.<suffix>` beside `dir`.
+fn sibling(dir: &Path, suffix: &str) -> PathBuf {
+    let name = dir.file_name().unwrap_or_default().to_string_lossy();
+    dir.with_file_name(format!("{name}.{suffix}"))
 }
 
-fn save_module(module: &CModule, path: PathBuf) -> Result<PathBuf, ExportError> {
-    crate::fsutil::with_atomic(&path, |tmp| {
-        module.save(tmp).map_err(|cause| ExportError::Write {
-            path: path.clone(),
-            cause,
-        })
-    })?;
-    Ok(path)
-}
-
-/// Writes the exports of `run` into `out` (created if needed), tracing on `device`.
-/// Returns the paths written.
+/// Writes the exports of `run` into `out` (replacing what was there), computing the reference
+/// outputs on `device`. Returns the paths written.
 pub fn export(run: &Path, out: &Path, device: Device) -> Result<Vec<PathBuf>, ExportError> {
-    let mut loaded = checkpoint::load_model(run, device)?;
-    loaded.vs.freeze();
-    let vae = &loaded.vae;
-    std::fs::create_dir_all(out).map_err(|cause| ExportError::Io {
-        path: out.into(),
-        cause,
-    })?;
-    let (x, z) = reference_inputs(vae, device);
-    let mut written = Vec::new();
-    tch::no_grad(|| -> Result<(), ExportError> {
-        let path = out.join(ENCODER_FILE);
-        crate::fsutil::with_atomic(&path, |tmp| {
-            crate::trace::trace_tuple_to_file(
-                "encoder",
-                &[x.shallow_clone()],
-                |i| {
-                    let (mu, log_var) = vae.encoder.forward(&i[0]);
-                    vec![mu, log_var]
-                },
-                tmp,
-            )
-            .map_err(|cause| ExportError::Trace {
-                what: "encoder",
-                cause,
-            })
-        })?;
-        written.push(path);
-        let dec = trace("decoder", &z, |z| vec![vae.decoder.forward(z)])?;
-        written.push(save_module(&dec, out.join(DECODER_FILE))?);
-        let full = trace("vae", &x, |x| vec![vae.reconstruct_mean(x)])?;
-        written.push(save_module(&full, out.join(VAE_FILE))?);
-        Ok(())
-    })?;
+    let loaded = checkpoint::load_model(run, device)?;
+    let state = checkpoint::read_state(run)?;
+    let partial = sibling(out, "partial");
+    if partial.exists() {
+        fs::remove_dir_all(&partial).map_err(io_err(&partial))?;
+    }
+    fs::create_dir_all(&partial).map_err(io_err(&partial))?;
+    let names = write_all(run, &partial, &loaded, state.epoch)?;
+    // Swap the finished folder in: a crash leaves the old export, or the new one.
+    let prev = sibling(out, "prev");
+    if out.exists() {
+        if prev.exists() {
+            fs::remove_dir_all(&prev).map_err(io_err(&prev))?;
+        }
+        fs::rename(out, &prev).map_err(io_err(out))?;
+    }
+    fs::rename(&partial, out).map_err(io_err(&partial))?;
+    if prev.exists() {
+        fs::remove_dir_all(&prev).map_err(io_err(&prev))?;
+    }
+    Ok(names.into_iter().map(|n| out.join(n)).collect())
+}
 
-    let weights = out.join(WEIGHTS_FILE);
-    crate::fsutil::with_atomic(&weights, |tmp| {
-        loaded.vs.save(tmp).map_err(|cause| ExportError::Write {
+/// Every file of the export into `dir`; returns their names.
+fn write_all(
+    run: &Path,
+    dir: &Path,
+    loaded: &checkpoint::Loaded,
+    epochs: usize,
+) -> Result<Vec<String>, ExportError> {
+    let vae = &loaded.vae;
+    let config_toml = loaded.config.to_toml();
+    let config_json =
+        serde_json::to_string_pretty(&loaded.config).expect("TrainConfig serializes to JSON");
+    let mut names = Vec::new();
+    let mut put = |name: &str, bytes: &[u8]| -> Result<(), ExportError> {
+        let path = dir.join(name);
+        fs::write(&path, bytes).map_err(io_err(&path))?;
+        names.push(name.to_string());
+        Ok(())
+    };
+    put(CONFIG_FILE, config_toml.as_bytes())?;
+    put(CONFIG_JSON_FILE, config_json.as_bytes())?;
+    put(LOADER_FILE, LOADER_SOURCE.as_bytes())?;
+    put(CARD_FILE, model_card(run, loaded, epochs).as_bytes())?;
+    for fig in FIGURES {
+        if let Ok(bytes) = fs::read(run.join(fig)) {
+            put(fig, &bytes)?;
+        }
+    }
+
+    let extra: [(&str, &[u8]); 2] = [
+        (CONFIG_FILE, config_toml.as_bytes()),
+        (CONFIG_JSON_FILE, config_json.as_bytes()),
+    ];
+    let modules = [
+        (ENCODER_FILE, "encoder.pt", torchscript::encoder_module(vae)),
+        (DECODER_FILE, "decoder.pt", torchscript::decoder_module(vae)),
+        (VAE_FILE, "vae.pt", torchscript::vae_module(vae)),
+    ];
+    for (file, what, module) in modules {
+        let module = module.map_err(|cause| ExportError::Build { what, cause })?;
+        let path = dir.join(file);
+        module
+            .save(&path, &extra)
+            .map_err(|cause| ExportError::Write {
+                path: path.clone(),
+                cause,
+            })?;
+        names.push(file.to_string());
+    }
+
+    let weights = dir.join(WEIGHTS_FILE);
+    let mut named: Vec<(String, Tensor)> = loaded.vs.variables().into_iter().collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    let model_json = serde_json::to_string(&loaded.config.model).expect("VaeConfig serializes");
+    let metadata = HashMap::from([
+        ("format".to_string(), "pt".to_string()),
+        (
+            "vae_tch_version".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        ),
+        ("config".to_string(), model_json),
+    ]);
+    crate::safetensors_io::write(&named, metadata, &weights).map_err(|cause| {
+        ExportError::Write {
             path: weights.clone(),
-            cause,
-        })
-    })?;
-    written.push(weights);
-    let config = out.join(CONFIG_FILE);
-    crate::fsutil::write_atomic(&config, loaded.config.to_toml().as_bytes()).map_err(|cause| {
-        ExportError::Io {
-            path: config.clone(),
             cause,
         }
     })?;
-    written.push(config);
+    names.push(WEIGHTS_FILE.to_string());
 
-    let io = out.join(REFERENCE_IO_FILE);
+    let io = dir.join(REFERENCE_IO_FILE);
+    let device = loaded.vs.device();
+    let (x, z) = reference_inputs(vae, device);
     let (mu, log_var) = tch::no_grad(|| vae.encoder.forward(&x));
     let named = [
         ("x", x.shallow_clone()),
@@ -144,14 +194,124 @@ pub fn export(run: &Path, out: &Path, device: Device) -> Result<Vec<PathBuf>, Ex
         ("decoded", tch::no_grad(|| vae.decoder.forward(&z))),
     ]
     .map(|(k, t)| (k, t.to_device(Device::Cpu)));
-    crate::fsutil::with_atomic(&io, |tmp| {
-        Tensor::write_safetensors(&named, tmp).map_err(|cause| ExportError::Write {
-            path: io.clone(),
-            cause,
-        })
+    Tensor::write_safetensors(&named, &io).map_err(|cause| ExportError::Write {
+        path: io.clone(),
+        cause,
     })?;
-    written.push(io);
-    Ok(written)
+    names.push(REFERENCE_IO_FILE.to_string());
+    Ok(names)
+}
+
+/// README.md of the export: what the model is, its data and training, how to load it.
+fn model_card(run: &Path, loaded: &checkpoint::Loaded, epochs: usize) -> String {
+    let cfg = &loaded.config;
+    let m = &cfg.model;
+    let [c, h, w] = m.input_shape;
+    let (enc, dec) = crate::summary::counts(&loaded.vae);
+    let n = crate::summary::thousands;
+    let data_dir = cfg.data.dir();
+    let source = crate::data::fetch::SourceInfo::read(&data_dir)
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| format!("{} from {}", cfg.data.dataset, data_dir.display()));
+    let limits = match (cfg.data.train_limit, cfg.data.test_limit) {
+        (None, None) => String::new(),
+        (a, b) => format!(
+            " (first {} training / {} test images)",
+            a.map_or("all".into(), |v| v.to_string()),
+            b.map_or("all".into(), |v| v.to_string())
+        ),
+    };
+    let losses = crate::metrics::read(&run.join(METRICS_FILE))
+        .ok()
+        .and_then(|rows| rows.last().cloned())
+        .map(|r| {
+            format!(
+                "train loss {:.3} (r_loss {:.3}, kl_loss {:.3}); test loss {:.3} (r_loss {:.3}, kl_loss {:.3})",
+                r.train_loss, r.train_r_loss, r.train_kl_loss, r.test_loss, r.test_r_loss, r.test_kl_loss
+            )
+        })
+        .unwrap_or_else(|| "not recorded (no metrics.csv in the run)".into());
+    let figures: String = FIGURES
+        .iter()
+        .filter(|f| run.join(f).is_file())
+        .map(|f| format!("![{f}]({f})\n"))
+        .collect();
+    format!(
+        r#"# Convolutional VAE ({dataset}, {epochs} {epoch_word})
+
+The convolutional variational autoencoder of D. Foster, *Generative Deep Learning*, ch. 3, with
+the Keras model's exact semantics (TF 'same' padding, LeakyReLU {slope}, glorot-uniform init,
+Keras Adam), trained with vae-tch {version}.
+
+| | |
+|---|---|
+| input | float32 images `[N, {c}, {h}, {w}]`, values in [0, 1] |
+| latent size | {latent} |
+| encoder | Conv2D filters {ef:?}, kernels {ek:?}, strides {es:?}; Dense mu and log_var |
+| decoder | Dense, Conv2DTranspose filters {df:?}, kernels {dk:?}, strides {ds:?}; sigmoid |
+| parameters | {total} (encoder {enc}, decoder {dec}) |
+| data | {source}{limits} |
+| training | {epochs} {epoch_word}, batch {batch}, Adam lr {lr} (Keras form, epsilon {eps:e}), loss = {factor} x per-image MSE + KL, seed {seed} |
+| final losses | {losses} |
+
+## Load it
+
+With plain PyTorch (no vae-tch code):
+
+```python
+import torch
+vae = torch.jit.load("vae.pt")              # .to("cuda") for a GPU
+recon = vae(x)                               # reconstruction through mu
+mu, log_var = vae.encode(x)
+images = vae.decode(z)                       # z: [N, {latent}]
+samples = vae.sample(16)                     # decodes of z ~ N(0, I)
+```
+
+`encoder.pt` and `decoder.pt` hold one half each. The modules have trainable parameters
+(`vae.parameters()`, `state_dict()` keys as in `model.safetensors`): any torch optimizer can go
+on training them. As an `nn.Module` (needs only torch and safetensors):
+
+```python
+import sys; sys.path.insert(0, "path/to/this/folder")
+from vae_torch import VAE
+model = VAE.from_pretrained("path/to/this/folder")   # weights loaded, eval mode
+```
+
+## Input contract
+
+Images are float tensors `[N, {c}, {h}, {w}]` with values in [0, 1] (divide 8-bit pixels by 255);
+latent points are float tensors `[N, {latent}]`. The modules check the dtype, rank and sizes and
+say what they expected. They cannot see a wrong value range, so set `vae.check_range = True` to
+have them check that too (it costs a min and a max per call).
+
+## Files
+
+`vae.pt`, `encoder.pt`, `decoder.pt` (TorchScript; `config.toml` and `config.json` inside as
+extra files), `model.safetensors` (weights; `__metadata__` holds the config), `config.toml` /
+`config.json` (the vae-tch config), `vae_torch.py` (the reference module),
+`reference_io.safetensors` (fixed inputs and the outputs vae-tch computed for them).
+
+{figures}"#,
+        dataset = cfg.data.dataset,
+        epoch_word = if epochs == 1 { "epoch" } else { "epochs" },
+        slope = m.leaky_relu_slope,
+        version = env!("CARGO_PKG_VERSION"),
+        latent = m.latent_dim,
+        ef = m.encoder_conv_filters,
+        ek = m.encoder_conv_kernel_size,
+        es = m.encoder_conv_strides,
+        df = m.decoder_conv_t_filters,
+        dk = m.decoder_conv_t_kernel_size,
+        ds = m.decoder_conv_t_strides,
+        total = n(enc + dec),
+        enc = n(enc),
+        dec = n(dec),
+        batch = cfg.train.batch_size,
+        lr = cfg.optim.learning_rate,
+        eps = cfg.optim.epsilon,
+        factor = cfg.train.r_loss_factor,
+        seed = cfg.train.seed,
+    )
 }
 
 /// `<run>/export`, where `train` and `export` put the files by default.

@@ -184,14 +184,6 @@ fn run_train(a: TrainArgs) -> Result<()> {
         }
     };
     let rows = train::train(&job)?;
-    if !a.no_export && !rows.is_empty() {
-        let out = export::default_dir(&job.run);
-        export::export(&job.run, &out, device)
-            .with_context(|| format!("exporting {}", job.run.display()))?;
-        if !a.quiet {
-            eprintln!("exported TorchScript and safetensors to {}", out.display());
-        }
-    }
     if !rows.is_empty() {
         // The run's figures: loss curves and the test set's latent means.
         figures::plot_loss(&job.run, None, false, Format::Png)?;
@@ -212,6 +204,18 @@ fn run_train(a: TrainArgs) -> Result<()> {
                 "figures: {}, {}",
                 job.run.join("loss.png").display(),
                 job.run.join("latent.png").display()
+            );
+        }
+    }
+    // After the figures, which the export's model card shows.
+    if !a.no_export && !rows.is_empty() {
+        let out = export::default_dir(&job.run);
+        export::export(&job.run, &out, device)
+            .with_context(|| format!("exporting {}", job.run.display()))?;
+        if !a.quiet {
+            eprintln!(
+                "exported TorchScript, safetensors and a model card to {}",
+                out.display()
             );
         }
     }

@@ -19,7 +19,11 @@ fn exports_reload_and_match_the_model_at_any_batch_size() {
     let run = common::train_tiny_run(tmp.path(), 16, 8, 1, 2);
     let out = tmp.path().join("export");
     let written = export::export(&run, &out, Device::Cpu).unwrap();
-    assert_eq!(written.len(), 6);
+    // config.toml/.json, vae_torch.py, README.md, 3 modules, weights, reference I/O (the tiny
+    // run drew no figures to copy).
+    assert_eq!(written.len(), 9, "{written:?}");
+    assert!(written.iter().all(|p| p.is_file()), "{written:?}");
+    assert!(!tmp.path().join("export.partial").exists());
     let model = checkpoint::load_model(&run, Device::Cpu).unwrap();
     let vae = &model.vae;
     let enc = CModule::load(out.join(ENCODER_FILE)).unwrap();
@@ -73,6 +77,16 @@ fn exports_reload_and_match_the_model_at_any_batch_size() {
     for (k, t) in &w {
         assert!(t.equal(&vars[k]), "{k}");
     }
+    // The modules' parameters are the weights, under the same keys.
+    let enc = CModule::load(out.join(ENCODER_FILE)).unwrap();
+    let named = enc.named_parameters().unwrap();
+    assert_eq!(named.len(), 12);
+    for (k, t) in &named {
+        assert!(t.equal(&vars[k]), "encoder.pt {k}");
+    }
+    // A second export replaces the first whole.
+    export::export(&run, &out, Device::Cpu).unwrap();
+    assert!(out.join(VAE_FILE).is_file() && !tmp.path().join("export.prev").exists());
 }
 
 #[test]

@@ -59,9 +59,9 @@ def test_keras_model_with_the_vae_tch_weights_gives_the_same_numbers(export_dir,
     k_mu, k_log_var = (ops.convert_to_numpy(t) for t in encoder(x.transpose(0, 2, 3, 1)))
     k_dec = ops.convert_to_numpy(decoder(z)).transpose(0, 3, 1, 2)
     mu, log_var = jit(export_dir, "encoder.pt")(torch.from_numpy(x))
-    np.testing.assert_allclose(mu.numpy(), k_mu, atol=1e-4)
-    np.testing.assert_allclose(log_var.numpy(), k_log_var, atol=1e-4)
-    np.testing.assert_allclose(jit(export_dir, "decoder.pt")(torch.from_numpy(z)).numpy(), k_dec, atol=1e-4)
+    np.testing.assert_allclose(mu.detach().numpy(), k_mu, atol=1e-4)
+    np.testing.assert_allclose(log_var.detach().numpy(), k_log_var, atol=1e-4)
+    np.testing.assert_allclose(jit(export_dir, "decoder.pt")(torch.from_numpy(z)).detach().numpy(), k_dec, atol=1e-4)
 
 
 @pytest.mark.parametrize("fmt", ["keras3", "legacy"])
@@ -87,10 +87,10 @@ def test_import_keras_weight_files(tmp_path, fmt):
     z = rng.normal(size=(5, 2)).astype(np.float32)
     k_mu, k_log_var = (ops.convert_to_numpy(t) for t in encoder(x.transpose(0, 2, 3, 1)))
     mu, log_var = jit(out, "encoder.pt")(torch.from_numpy(x))
-    np.testing.assert_allclose(mu.numpy(), k_mu, atol=1e-4)
-    np.testing.assert_allclose(log_var.numpy(), k_log_var, atol=1e-4)
+    np.testing.assert_allclose(mu.detach().numpy(), k_mu, atol=1e-4)
+    np.testing.assert_allclose(log_var.detach().numpy(), k_log_var, atol=1e-4)
     k_dec = ops.convert_to_numpy(decoder(z)).transpose(0, 3, 1, 2)
-    np.testing.assert_allclose(jit(out, "decoder.pt")(torch.from_numpy(z)).numpy(), k_dec, atol=1e-4)
+    np.testing.assert_allclose(jit(out, "decoder.pt")(torch.from_numpy(z)).detach().numpy(), k_dec, atol=1e-4)
     # The imported run is a real run: it resumes training (epoch 0 -> 1).
     from conftest import write_synthetic
 

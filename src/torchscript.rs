@@ -1,0 +1,254 @@
+//! The exported TorchScript modules of a `Vae`, built as real modules (crate::script): every
+//! layer is a submodule with its `weight` and `bias` as parameters, so `state_dict()` keys are
+//! the model.safetensors keys (`encoder.conv1.weight`, ...), the parameters train, and
+//! `.eval()`, `.double()` and `.to(device)` work as on any module. The methods are TorchScript
+//! source generated from the model config, written for a reader: `torch.conv2d`,
+//! `torch.conv_transpose2d`, `torch.linear`, `torch.leaky_relu(x, 0.3)`, and the TF 'same'
+//! padding as an explicit `torch.constant_pad_nd`. The numbers are the Rust model's (the
+//! same ops), checked by tests/export.rs and tests/python/test_export.py.
+//!
+//! Three roots: `encoder.pt` (submodule `encoder`), `decoder.pt` (submodule `decoder`) and
+//! `vae.pt` (both, with `forward`, `encode`, `decode`, `reparameterize` and `sample`). Each root
+//! checks its inputs (a floating dtype, the rank, the channels and the size, or the latent
+//! size) with a message that says what it expected and what came. With its `check_range`
+//! attribute set, it also checks that the image values lie in [0, 1].
+use tch::TchError;
+
+use crate::config::VaeConfig;
+use crate::model::{odd_crop_padding, same_padding, Conv, ConvTranspose, Dense, Vae};
+use crate::script::ScriptModule;
+
+/// A float as a TorchScript literal (always with a decimal point).
+fn lit(x: f64) -> String {
+    let s = format!("{x:?}");
+    if s.contains(['.', 'e', 'E']) {
+        s
+    } else {
+        format!("{s}.0")
+    }
+}
+
+/// A leaf layer module (weight and bias) with one `forward`.
+fn layer(
+    class: &str,
+    weight: &tch::Tensor,
+    bias: &tch::Tensor,
+    body: &str,
+) -> Result<ScriptModule, TchError> {
+    let mut m = ScriptModule::new(class)?;
+    m.parameter("weight", weight)?.parameter("bias", bias)?;
+    m.define(&format!("def forward(self, x: Tensor) -> Tensor:\n{body}"))?;
+    Ok(m)
+}
+
+/// Keras Conv2D(padding='same') on an input of `n` (h, w).
+fn conv(class: &str, c: &Conv, (h, w): (i64, i64)) -> Result<ScriptModule, TchError> {
+    let k = c.weight.size()[2];
+    let s = c.stride;
+    let (t, b) = same_padding(h, k, s);
+    let (l, r) = same_padding(w, k, s);
+    let body = if t == b && l == r {
+        format!("    return torch.conv2d(x, self.weight, self.bias, [{s}, {s}], [{t}, {l}])\n")
+    } else {
+        // TF 'same': the odd padding pixel goes after (bottom, right).
+        format!(
+            "    x = torch.constant_pad_nd(x, [{l}, {r}, {t}, {b}], 0.0)\n    \
+             return torch.conv2d(x, self.weight, self.bias, [{s}, {s}], [0, 0])\n"
+        )
+    };
+    layer(class, &c.weight, &c.bias, &body)
+}
+
+/// Keras Conv2DTranspose(padding='same') on an input of `n` (h, w): output (h * s, w * s).
+fn conv_transpose(
+    class: &str,
+    c: &ConvTranspose,
+    (h, w): (i64, i64),
+) -> Result<ScriptModule, TchError> {
+    let k = c.weight.size()[2];
+    let s = c.stride;
+    let crop = k - s;
+    let before = crop / 2;
+    let body = if crop - before == before {
+        format!(
+            "    return torch.conv_transpose2d(x, self.weight, self.bias, [{s}, {s}], [{before}, {before}], [0, 0])\n"
+        )
+    } else if let Some((p, op)) = odd_crop_padding(k, s) {
+        // TF 'same' keeps the first h * s rows of the full output: one zero row and column
+        // before the input, then symmetric padding with output_padding cut exactly those.
+        format!(
+            "    x = torch.constant_pad_nd(x, [1, 0, 1, 0], 0.0)\n    \
+             return torch.conv_transpose2d(x, self.weight, self.bias, [{s}, {s}], [{p}, {p}], [{op}, {op}])\n"
+        )
+    } else {
+        format!(
+            "    y = torch.conv_transpose2d(x, self.weight, self.bias, [{s}, {s}], [{before}, {before}], [0, 0])\n    \
+             return y[:, :, 0:{}, 0:{}]\n",
+            h * s,
+            w * s
+        )
+    };
+    layer(class, &c.weight, &c.bias, &body)
+}
+
+fn dense(class: &str, d: &Dense) -> Result<ScriptModule, TchError> {
+    layer(
+        class,
+        &d.weight,
+        &d.bias,
+        "    return torch.linear(x, self.weight, self.bias)\n",
+    )
+}
+
+fn encoder(vae: &Vae) -> Result<ScriptModule, TchError> {
+    let cfg = &vae.config;
+    let slope = lit(cfg.leaky_relu_slope);
+    let mut m = ScriptModule::new("vae_tch.Encoder")?;
+    let mut size = (cfg.input_shape[1], cfg.input_shape[2]);
+    let mut body = String::new();
+    for (i, (c, out)) in vae
+        .encoder
+        .convs
+        .iter()
+        .zip(cfg.encoder_sizes())
+        .enumerate()
+    {
+        let name = format!("conv{}", i + 1);
+        m.submodule(
+            &name,
+            &conv(&format!("vae_tch.encoder.Conv{}", i + 1), c, size)?,
+        )?;
+        body += &format!("    x = torch.leaky_relu(self.{name}.forward(x), {slope})\n");
+        size = out;
+    }
+    m.submodule("mu", &dense("vae_tch.encoder.Mu", &vae.encoder.mu)?)?;
+    m.submodule(
+        "log_var",
+        &dense("vae_tch.encoder.LogVar", &vae.encoder.log_var)?,
+    )?;
+    m.define(&format!(
+        "def forward(self, x: Tensor) -> Tuple[Tensor, Tensor]:\n{body}    \
+         x = torch.flatten(x, 1)\n    return self.mu.forward(x), self.log_var.forward(x)\n"
+    ))?;
+    Ok(m)
+}
+
+fn decoder(vae: &Vae) -> Result<ScriptModule, TchError> {
+    let cfg = &vae.config;
+    let slope = lit(cfg.leaky_relu_slope);
+    let [c, h, w] = cfg.shape_before_flattening();
+    let mut m = ScriptModule::new("vae_tch.Decoder")?;
+    m.submodule("fc", &dense("vae_tch.decoder.Fc", &vae.decoder.fc)?)?;
+    let mut body = format!("    x = self.fc.forward(z).reshape([-1, {c}, {h}, {w}])\n");
+    let mut size = (h, w);
+    let last = vae.decoder.deconvs.len();
+    for (i, (d, out)) in vae
+        .decoder
+        .deconvs
+        .iter()
+        .zip(cfg.decoder_sizes())
+        .enumerate()
+    {
+        let name = format!("deconv{}", i + 1);
+        let class = format!("vae_tch.decoder.Deconv{}", i + 1);
+        m.submodule(&name, &conv_transpose(&class, d, size)?)?;
+        body += &if i + 1 < last {
+            format!("    x = torch.leaky_relu(self.{name}.forward(x), {slope})\n")
+        } else {
+            format!("    return torch.sigmoid(self.{name}.forward(x))\n")
+        };
+        size = out;
+    }
+    m.define(&format!("def forward(self, z: Tensor) -> Tensor:\n{body}"))?;
+    Ok(m)
+}
+
+/// The input checks every root carries (see the module header).
+fn checks(cfg: &VaeConfig) -> String {
+    let [c, h, w] = cfg.input_shape;
+    let l = cfg.latent_dim;
+    format!(
+        r#"def _dtype_name(self, dtype: int) -> str:
+    names = ["uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64", "complex32", "complex64", "complex128", "bool", "qint8", "quint8", "qint32", "bfloat16"]
+    if dtype >= 0 and dtype < len(names):
+        return names[dtype]
+    return "dtype {{}}".format(dtype)
+
+def _check_images(self, x: Tensor, who: str):
+    ok = x.is_floating_point() and x.dim() == 4
+    if ok:
+        ok = x.size(1) == {c} and x.size(2) == {h} and x.size(3) == {w}
+    assert ok, "vae-tch {{}}: expected float images [N, {c}, {h}, {w}] with values in [0, 1], got {{}} {{}}".format(who, self._dtype_name(x.dtype), x.shape)
+    if self.check_range:
+        lo = float(x.min())
+        hi = float(x.max())
+        assert lo >= 0.0 and hi <= 1.0, "vae-tch {{}}: expected image values in [0, 1] (check_range is on), got values in [{{}}, {{}}]".format(who, lo, hi)
+
+def _check_latent(self, z: Tensor, who: str):
+    ok = z.is_floating_point() and z.dim() == 2
+    if ok:
+        ok = z.size(1) == {l}
+    assert ok, "vae-tch {{}}: expected float latent points [N, {l}], got {{}} {{}}".format(who, self._dtype_name(z.dtype), z.shape)
+"#
+    )
+}
+
+/// A root with the input checks and `check_range` (off).
+fn root(class: &str, cfg: &VaeConfig) -> Result<ScriptModule, TchError> {
+    let mut m = ScriptModule::new(class)?;
+    m.bool_attribute("check_range", false)?;
+    m.define(&checks(cfg))?;
+    Ok(m)
+}
+
+/// encoder.pt: images -> (mu, log_var).
+pub fn encoder_module(vae: &Vae) -> Result<ScriptModule, TchError> {
+    let mut m = root("vae_tch.EncoderModel", &vae.config)?;
+    m.submodule("encoder", &encoder(vae)?)?;
+    m.define(
+        "def forward(self, x: Tensor) -> Tuple[Tensor, Tensor]:\n    \
+         self._check_images(x, \"encoder\")\n    return self.encoder.forward(x)\n",
+    )?;
+    Ok(m)
+}
+
+/// decoder.pt: z -> images.
+pub fn decoder_module(vae: &Vae) -> Result<ScriptModule, TchError> {
+    let mut m = root("vae_tch.DecoderModel", &vae.config)?;
+    m.submodule("decoder", &decoder(vae)?)?;
+    m.define(
+        "def forward(self, z: Tensor) -> Tensor:\n    \
+         self._check_latent(z, \"decoder\")\n    return self.decoder.forward(z)\n",
+    )?;
+    Ok(m)
+}
+
+/// vae.pt: the whole workflow.
+pub fn vae_module(vae: &Vae) -> Result<ScriptModule, TchError> {
+    let mut m = root("vae_tch.VAE", &vae.config)?;
+    m.submodule("encoder", &encoder(vae)?)?;
+    m.submodule("decoder", &decoder(vae)?)?;
+    let l = vae.config.latent_dim;
+    m.define(&format!(
+        r#"def forward(self, x: Tensor) -> Tensor:
+    self._check_images(x, "vae")
+    return self.decoder.forward(self.encoder.forward(x)[0])
+
+def encode(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+    self._check_images(x, "vae.encode")
+    return self.encoder.forward(x)
+
+def decode(self, z: Tensor) -> Tensor:
+    self._check_latent(z, "vae.decode")
+    return self.decoder.forward(z)
+
+def reparameterize(self, mu: Tensor, log_var: Tensor) -> Tensor:
+    return mu + torch.exp(log_var * 0.5) * torch.randn_like(mu)
+
+def sample(self, n: int) -> Tensor:
+    w = self.decoder.fc.weight
+    return self.decoder.forward(torch.randn([n, {l}], dtype=w.dtype, device=w.device))
+"#
+    ))?;
+    Ok(m)
+}
