@@ -59,12 +59,8 @@ fn conv(class: &str, c: &Conv, (h, w): (i64, i64)) -> Result<ScriptModule, TchEr
     layer(class, &c.weight, &c.bias, &body)
 }
 
-/// Keras Conv2DTranspose(padding='same') on an input of `n` (h, w): output (h * s, w * s).
-fn conv_transpose(
-    class: &str,
-    c: &ConvTranspose,
-    (h, w): (i64, i64),
-) -> Result<ScriptModule, TchError> {
+/// Keras Conv2DTranspose(padding='same'): output (h * s, w * s).
+fn conv_transpose(class: &str, c: &ConvTranspose) -> Result<ScriptModule, TchError> {
     let k = c.weight.size()[2];
     let s = c.stride;
     let crop = k - s;
@@ -73,19 +69,13 @@ fn conv_transpose(
         format!(
             "    return torch.conv_transpose2d(x, self.weight, self.bias, [{s}, {s}], [{before}, {before}], [0, 0])\n"
         )
-    } else if let Some((p, op)) = odd_crop_padding(k, s) {
+    } else {
         // TF 'same' keeps the first h * s rows of the full output: one zero row and column
         // before the input, then symmetric padding with output_padding cut exactly those.
+        let (p, op) = odd_crop_padding(k, s);
         format!(
             "    x = torch.constant_pad_nd(x, [1, 0, 1, 0], 0.0)\n    \
              return torch.conv_transpose2d(x, self.weight, self.bias, [{s}, {s}], [{p}, {p}], [{op}, {op}])\n"
-        )
-    } else {
-        format!(
-            "    y = torch.conv_transpose2d(x, self.weight, self.bias, [{s}, {s}], [{before}, {before}], [0, 0])\n    \
-             return y[:, :, 0:{}, 0:{}]\n",
-            h * s,
-            w * s
         )
     };
     layer(class, &c.weight, &c.bias, &body)
@@ -140,24 +130,16 @@ fn decoder(vae: &Vae) -> Result<ScriptModule, TchError> {
     let mut m = ScriptModule::new("vae_tch.Decoder")?;
     m.submodule("fc", &dense("vae_tch.decoder.Fc", &vae.decoder.fc)?)?;
     let mut body = format!("    x = self.fc.forward(z).reshape([-1, {c}, {h}, {w}])\n");
-    let mut size = (h, w);
     let last = vae.decoder.deconvs.len();
-    for (i, (d, out)) in vae
-        .decoder
-        .deconvs
-        .iter()
-        .zip(cfg.decoder_sizes())
-        .enumerate()
-    {
+    for (i, d) in vae.decoder.deconvs.iter().enumerate() {
         let name = format!("deconv{}", i + 1);
         let class = format!("vae_tch.decoder.Deconv{}", i + 1);
-        m.submodule(&name, &conv_transpose(&class, d, size)?)?;
+        m.submodule(&name, &conv_transpose(&class, d)?)?;
         body += &if i + 1 < last {
             format!("    x = torch.leaky_relu(self.{name}.forward(x), {slope})\n")
         } else {
             format!("    return torch.sigmoid(self.{name}.forward(x))\n")
         };
-        size = out;
     }
     m.define(&format!("def forward(self, z: Tensor) -> Tensor:\n{body}"))?;
     Ok(m)

@@ -104,3 +104,38 @@ fn export_of_a_missing_run_names_it() {
         "{err}"
     );
 }
+
+#[test]
+fn exports_of_another_architecture_match_the_rust_model() {
+    // Kernels 5 and 4 at stride 2 give an odd and an even 'same' crop in the decoder; latent 3.
+    let _g = common::rng_lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    let mut cfg = vae_tch::config::TrainConfig::default();
+    cfg.model.encoder_conv_kernel_size = vec![3, 5, 4, 3];
+    cfg.model.decoder_conv_t_kernel_size = vec![3, 5, 4, 3];
+    cfg.model.latent_dim = 3;
+    cfg.validate().unwrap();
+    std::fs::write(run.join("config.toml"), cfg.to_toml()).unwrap();
+    let model = checkpoint::build(&cfg, Device::Cpu, 4);
+    let opt = vae_tch::optim::KerasAdam::new(
+        model.vs.variables().into_iter().collect(),
+        cfg.optim.clone(),
+    );
+    checkpoint::save(&run, &model.vs, &opt, &checkpoint::TrainState::at(0, 0, 4)).unwrap();
+    let out = tmp.path().join("export");
+    export::export(&run, &out, Device::Cpu).unwrap();
+    let full = CModule::load(out.join(VAE_FILE)).unwrap();
+    let x = Tensor::rand([3, 1, 28, 28], (Kind::Float, Device::Cpu));
+    let z = Tensor::randn([3, 3], (Kind::Float, Device::Cpu));
+    let vae = &model.vae;
+    let r = full.forward_ts(&[&x]).unwrap();
+    assert!(max_diff(&r, &tch::no_grad(|| vae.reconstruct_mean(&x))) < 1e-6);
+    let d = full.method_ts("decode", &[&z]).unwrap();
+    assert!(max_diff(&d, &tch::no_grad(|| vae.decoder.forward(&z))) < 1e-6);
+    let IValue::Tensor(samples) = full.method_is("sample", &[IValue::Int(5)]).unwrap() else {
+        panic!("sample did not return a tensor")
+    };
+    assert_eq!(samples.size(), [5, 1, 28, 28]);
+}
