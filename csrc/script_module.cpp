@@ -56,6 +56,14 @@ const char *vae_tch_script_add_parameter(void *m, const char *name, const void *
   });
 }
 
+// A copy of `tensor` as buffer `name` (state, not trained: BatchNorm's moving statistics).
+const char *vae_tch_script_add_buffer(void *m, const char *name, const void *tensor) {
+  return guarded([&] {
+    const auto *t = static_cast<const at::Tensor *>(tensor);
+    as_module(m)->register_buffer(name, t->detach().clone());
+  });
+}
+
 const char *vae_tch_script_add_module(void *m, const char *name, void *child) {
   return guarded([&] { as_module(m)->register_module(name, *as_module(child)); });
 }

@@ -93,7 +93,7 @@ say "## Device"
 say '```'
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 || true
   "$py" -c 'import torch, platform; print("torch", torch.__version__, "| CUDA", torch.version.cuda, "| cuDNN", torch.backends.cudnn.version(), "|", torch.cuda.get_device_name() if torch.cuda.is_available() else "no CUDA", "| Python", platform.python_version())'
-  "$bin" --version 2>&1
+  "$bin" info 2>&1
   nproc | sed 's/^/CPU threads: /'; } >> "$report"
 say '```'
 

@@ -3,7 +3,9 @@ ch. 3, in plain PyTorch with Keras semantics (see ../shared/keras-semantics.md):
 
 - Conv2D 'same' as TF pads it: the odd pixel after (stride 2: 0 before, 1 after);
 - Conv2DTranspose 'same': the full transposed conv, cropped (k - s) // 2 before, the rest after;
-- LeakyReLU slope 0.3; glorot-uniform kernels, zero biases.
+- LeakyReLU slope 0.3; glorot-uniform kernels, zero biases;
+- for the faces model, BatchNormalization with Keras's momentum 0.99, epsilon 1e-3 and moving
+  variance updated with the biased batch variance (KerasBatchNorm2d), and Dropout.
 
 Its state_dict keys are exactly the tensor names in vae-tch's model.safetensors, so
 
@@ -42,6 +44,9 @@ class VaeConfig:
     decoder_conv_t_strides: list[int] = field(default_factory=lambda: [1, 2, 2, 1])
     latent_dim: int = 2
     leaky_relu_slope: float = 0.3
+    use_batch_norm: bool = False
+    use_dropout: bool = False
+    dropout_rate: float = 0.25
 
     @classmethod
     def from_dict(cls, model: dict) -> "VaeConfig":
@@ -122,16 +127,43 @@ class Dense(nn.Linear):
         nn.init.zeros_(self.bias)
 
 
+class KerasBatchNorm2d(nn.Module):
+    """Keras BatchNormalization(): in training, normalize with the batch's mean and biased variance
+    and update moving = moving * 0.99 + batch * 0.01 (biased variance, unlike torch's
+    BatchNorm2d); in eval, normalize with the moving statistics. Epsilon 1e-3."""
+
+    def __init__(self, c: int, momentum: float = 0.99, eps: float = 1e-3):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(c))
+        self.bias = nn.Parameter(torch.zeros(c))
+        self.register_buffer("running_mean", torch.zeros(c))
+        self.register_buffer("running_var", torch.ones(c))
+        self.momentum, self.eps = momentum, eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            var, mean = torch.var_mean(x, dim=(0, 2, 3), correction=0)
+            with torch.no_grad():
+                self.running_mean.copy_(self.running_mean * self.momentum + mean * (1 - self.momentum))
+                self.running_var.copy_(self.running_var * self.momentum + var * (1 - self.momentum))
+            return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
+
+
 class Encoder(nn.Module):
     def __init__(self, cfg: VaeConfig):
         super().__init__()
         self.slope = cfg.leaky_relu_slope
+        self.bn = cfg.use_batch_norm
+        self.dropout = cfg.dropout_rate if cfg.use_dropout else 0.0
         c_in = cfg.input_shape[0]
         self.n_convs = len(cfg.encoder_conv_filters)
         for i, (f, k, s) in enumerate(
             zip(cfg.encoder_conv_filters, cfg.encoder_conv_kernel_size, cfg.encoder_conv_strides)
         ):
             setattr(self, f"conv{i + 1}", SameConv2d(c_in, f, k, s))
+            if self.bn:
+                setattr(self, f"bn{i + 1}", KerasBatchNorm2d(f))
             c_in = f
         flat = math.prod(cfg.shape_before_flattening())
         self.mu = Dense(flat, cfg.latent_dim)
@@ -139,7 +171,12 @@ class Encoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         for i in range(self.n_convs):
-            x = F.leaky_relu(getattr(self, f"conv{i + 1}")(x), self.slope)
+            x = getattr(self, f"conv{i + 1}")(x)
+            if self.bn:
+                x = getattr(self, f"bn{i + 1}")(x)
+            x = F.leaky_relu(x, self.slope)
+            if self.dropout:
+                x = F.dropout(x, self.dropout, self.training)
         x = torch.flatten(x, 1)
         return self.mu(x), self.log_var(x)
 
@@ -150,19 +187,29 @@ class Decoder(nn.Module):
         self.slope = cfg.leaky_relu_slope
         self.shape = cfg.shape_before_flattening()
         self.fc = Dense(cfg.latent_dim, math.prod(self.shape))
+        self.bn = cfg.use_batch_norm
+        self.dropout = cfg.dropout_rate if cfg.use_dropout else 0.0
         c_in = self.shape[0]
         self.n_deconvs = len(cfg.decoder_conv_t_filters)
         for i, (f, k, s) in enumerate(
             zip(cfg.decoder_conv_t_filters, cfg.decoder_conv_t_kernel_size, cfg.decoder_conv_t_strides)
         ):
             setattr(self, f"deconv{i + 1}", SameConvTranspose2d(c_in, f, k, s))
+            if self.bn and i + 1 < self.n_deconvs:
+                setattr(self, f"bn{i + 1}", KerasBatchNorm2d(f))
             c_in = f
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.fc(z).view(-1, *self.shape)
         for i in range(self.n_deconvs):
             x = getattr(self, f"deconv{i + 1}")(x)
-            x = F.leaky_relu(x, self.slope) if i + 1 < self.n_deconvs else torch.sigmoid(x)
+            if i + 1 == self.n_deconvs:
+                return torch.sigmoid(x)
+            if self.bn:
+                x = getattr(self, f"bn{i + 1}")(x)
+            x = F.leaky_relu(x, self.slope)
+            if self.dropout:
+                x = F.dropout(x, self.dropout, self.training)
         return x
 
 

@@ -55,7 +55,7 @@ fn time_form(images: &Tensor, form: StepForm, bs: i64, cfg: &BenchConfig) -> Res
     if cfg.channels_last {
         model.vae.set_channels_last(&model.vs);
     }
-    let params = model.vs.variables().into_iter().collect();
+    let params = model.trainable();
     let opt = if cfg.device.is_cuda() {
         KerasAdam::with_device_scalars(params, config.optim.clone(), total)
     } else {

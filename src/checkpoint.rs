@@ -87,6 +87,17 @@ pub struct Loaded {
     pub config: TrainConfig,
 }
 
+impl Loaded {
+    /// The trainable variables by name (not BatchNorm's moving statistics): the optimizer's.
+    pub fn trainable(&self) -> Vec<(String, tch::Tensor)> {
+        self.vs
+            .variables()
+            .into_iter()
+            .filter(|(_, t)| t.requires_grad())
+            .collect()
+    }
+}
+
 /// Builds the model of `config` with fresh glorot weights from `seed`.
 pub fn build(config: &TrainConfig, device: Device, seed: u64) -> Loaded {
     tch::manual_seed(seed as i64);

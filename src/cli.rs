@@ -57,6 +57,9 @@ pub enum Command {
     /// Time the training step (ms/step) for each step form and batch size, in-process
     /// (scripts/bench.sh compares it with PyTorch in the same run).
     Bench(BenchArgs),
+    /// Print the versions (vae-tch, tch, libtorch, CUDA, cuDNN), the devices and the data
+    /// folders.
+    Info,
     /// Get data sets.
     Data {
         #[command(subcommand)]

@@ -49,6 +49,11 @@ pub struct VaeConfig {
     pub latent_dim: i64,
     /// Keras `LeakyReLU()` defaults to 0.3 (torch's to 0.01).
     pub leaky_relu_slope: f64,
+    /// BatchNormalization after each conv but the decoder's last (the book's faces model).
+    pub use_batch_norm: bool,
+    /// Dropout after each activation (the book's faces model), at `dropout_rate`.
+    pub use_dropout: bool,
+    pub dropout_rate: f64,
 }
 
 impl Default for VaeConfig {
@@ -63,6 +68,10 @@ impl Default for VaeConfig {
             decoder_conv_t_strides: vec![1, 2, 2, 1],
             latent_dim: 2,
             leaky_relu_slope: 0.3,
+            use_batch_norm: false,
+            use_dropout: false,
+            // The book's Dropout(rate=0.25).
+            dropout_rate: 0.25,
         }
     }
 }
@@ -188,6 +197,12 @@ impl VaeConfig {
             return Err(invalid(
                 "model.latent_dim",
                 format!("{} is below 1", self.latent_dim),
+            ));
+        }
+        if !(0.0..1.0).contains(&self.dropout_rate) {
+            return Err(invalid(
+                "model.dropout_rate",
+                format!("{} is not in [0, 1)", self.dropout_rate),
             ));
         }
         if !(self.leaky_relu_slope.is_finite() && self.leaky_relu_slope >= 0.0) {

@@ -35,8 +35,6 @@ pub enum ImportError {
 
 /// A dataset read from the file: (shape, float32 data).
 type Array = (Vec<i64>, Vec<f32>);
-/// A layer group's kernel and bias, as found.
-type KernelBias = (Option<Array>, Option<Array>);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum LayerKind {
     Conv,
@@ -118,25 +116,89 @@ fn read_all(path: &Path) -> Result<BTreeMap<String, Array>, ImportError> {
     Ok(out)
 }
 
-/// Pairs kernels with biases by their group.
-fn layers(path: &Path, datasets: BTreeMap<String, Array>) -> Result<Vec<KerasLayer>, ImportError> {
-    let mut groups: BTreeMap<String, KernelBias> = BTreeMap::new();
-    for (p, t) in datasets {
-        let (parent, leaf) = p.rsplit_once('/').unwrap_or(("", p.as_str()));
-        let leaf = leaf.trim_end_matches(":0");
-        let slot = groups.entry(parent.to_string()).or_default();
-        match leaf {
-            "kernel" | "0" => slot.0 = Some(t),
-            "bias" | "1" => slot.1 = Some(t),
-            _ => {}
+/// A BatchNormalization layer: gamma, beta, moving mean, moving variance.
+#[derive(Debug)]
+struct KerasBatchNorm {
+    /// (which nested model: encoder before decoder, number in its name), the creation order.
+    order: (i64, i64),
+    vars: [Array; 4],
+}
+
+/// The nested model a layer group sits in, ranked by creation: the encoder before the decoder.
+/// Keras 3 files name them `layers/functional/layers/...` and `layers/functional_1/...`
+/// (numbering restarts per model); legacy files `encoder/...` and `decoder/...`.
+fn model_rank(group: &str) -> i64 {
+    let parts: Vec<&str> = group.split('/').filter(|p| !p.is_empty()).collect();
+    let model = match parts.as_slice() {
+        ["layers", model, "layers", ..] => *model,
+        [model, _, ..] => *model,
+        _ => "",
+    };
+    if model.contains("decoder") {
+        1
+    } else if model.contains("encoder") {
+        0
+    } else {
+        trailing_number(model)
+    }
+}
+
+/// The BatchNormalization groups (Keras 3 `vars/0..3`, legacy `gamma`, `beta`, `moving_mean`,
+/// `moving_variance`), in creation order.
+fn batch_norms(groups: &BTreeMap<String, BTreeMap<String, Array>>) -> Vec<KerasBatchNorm> {
+    let mut out = Vec::new();
+    for (group, vars) in groups {
+        let name = layer_name(group);
+        if !name.contains("batch_norm") || group.starts_with("optimizer") {
+            continue;
+        }
+        let get = |a: &str, b: &str| vars.get(a).or_else(|| vars.get(b)).cloned();
+        if let (Some(g), Some(b), Some(m), Some(v)) = (
+            get("gamma", "0"),
+            get("beta", "1"),
+            get("moving_mean", "2"),
+            get("moving_variance", "3"),
+        ) {
+            out.push(KerasBatchNorm {
+                order: (model_rank(group), trailing_number(&name)),
+                vars: [g, b, m, v],
+            });
         }
     }
+    out.sort_by_key(|bn| bn.order);
+    out
+}
+
+/// Every group's datasets by leaf name (`:0` suffixes dropped).
+fn groups(datasets: BTreeMap<String, Array>) -> BTreeMap<String, BTreeMap<String, Array>> {
+    let mut groups: BTreeMap<String, BTreeMap<String, Array>> = BTreeMap::new();
+    for (p, t) in datasets {
+        let (parent, leaf) = p.rsplit_once('/').unwrap_or(("", p.as_str()));
+        let leaf = leaf.trim_end_matches(":0").to_string();
+        groups
+            .entry(parent.to_string())
+            .or_default()
+            .insert(leaf, t);
+    }
+    groups
+}
+
+/// Pairs kernels with biases by their group.
+fn layers(
+    path: &Path,
+    groups: &BTreeMap<String, BTreeMap<String, Array>>,
+) -> Result<Vec<KerasLayer>, ImportError> {
     let mut out = Vec::new();
-    for (group, (kernel, bias)) in groups {
-        let (Some(kernel), Some(bias)) = (kernel, bias) else {
+    for (group, vars) in groups {
+        let name = layer_name(group);
+        if name.contains("batch_norm") {
+            continue;
+        }
+        let get = |a: &str, b: &str| vars.get(a).or_else(|| vars.get(b)).cloned();
+        let (Some(kernel), Some(bias)) = (get("kernel", "0"), get("bias", "1")) else {
             continue;
         };
-        let name = layer_name(&group);
+        let group = group.clone();
         let Some(kind) = classify(&name, kernel.0.len()) else {
             continue;
         };
@@ -173,7 +235,9 @@ pub fn read_keras_weights(
         path: path.to_path_buf(),
         message,
     };
-    let all = layers(path, read_all(path)?)?;
+    let groups = groups(read_all(path)?);
+    let all = layers(path, &groups)?;
+    let bns = batch_norms(&groups);
     let m = &config.model;
     let [c, h, w] = m.shape_before_flattening();
     let flat = c * h * w;
@@ -237,6 +301,32 @@ pub fn read_keras_weights(
         out.push((format!("{key}.weight"), k));
         out.push((format!("{key}.bias"), tensor(&l.bias)));
     }
+    let want_bns = if m.use_batch_norm {
+        m.encoder_conv_filters.len() + m.decoder_conv_t_filters.len() - 1
+    } else {
+        0
+    };
+    if bns.len() != want_bns {
+        return Err(bad(format!(
+            "found {} BatchNormalization layers, the model has {want_bns} (use_batch_norm = {})",
+            bns.len(),
+            m.use_batch_norm
+        )));
+    }
+    let n_enc = m.encoder_conv_filters.len();
+    for (i, bn) in bns.iter().enumerate() {
+        let key = if i < n_enc {
+            format!("encoder.bn{}", i + 1)
+        } else {
+            format!("decoder.bn{}", i - n_enc + 1)
+        };
+        for (field, var) in ["weight", "bias", "running_mean", "running_var"]
+            .iter()
+            .zip(&bn.vars)
+        {
+            out.push((format!("{key}.{field}"), tensor(var)));
+        }
+    }
     let d = dec_dense[0];
     // (latent, h*w*c) columns in (h, w, c) order -> [c*h*w, latent]; the bias likewise.
     let k = tensor(&d.kernel)
@@ -280,10 +370,7 @@ pub fn import(path: &Path, out: &Path, mut config: TrainConfig) -> Result<(), Im
             cause,
         }
     })?;
-    let opt = KerasAdam::new(
-        model.vs.variables().into_iter().collect(),
-        config.optim.clone(),
-    );
+    let opt = KerasAdam::new(model.trainable(), config.optim.clone());
     let state = TrainState::at(0, 0, config.train.seed);
     checkpoint::save(out, &model.vs, &opt, &state)?;
     Ok(())

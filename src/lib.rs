@@ -9,6 +9,7 @@ pub mod device;
 pub mod export;
 pub mod fsutil;
 pub mod images;
+pub mod info;
 pub mod keras_import;
 pub mod loss;
 pub mod metrics;

@@ -68,6 +68,10 @@ fn run(cli: Cli) -> Result<()> {
             figures::interpolate(src, a.from, a.to, a.steps, out)
         }),
         Command::Bench(args) => run_bench(args),
+        Command::Info => {
+            print!("{}", vae_tch::info::report());
+            Ok(())
+        }
         Command::Data {
             command: DataCommand::Fetch(args),
         } => run_fetch(args),

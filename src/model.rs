@@ -1,7 +1,10 @@
 //! The VAE of Foster, "Generative Deep Learning", ch. 3, mirrored from its Keras code layer for
 //! layer (see ../shared/keras-semantics.md): TF 'same' padding (asymmetric at stride 2), LeakyReLU
-//! slope 0.3, glorot-uniform kernels with zero biases. Variable paths are the state_dict keys of
-//! `scripts/vae_torch.py` (`encoder.conv1.weight`, ...), in PyTorch layouts.
+//! slope 0.3, glorot-uniform kernels with zero biases, and for the faces model
+//! BatchNormalization and Dropout with Keras's semantics (`BatchNorm`). Variable paths are the
+//! state_dict keys of `scripts/vae_torch.py` (`encoder.conv1.weight`, ...), in PyTorch layouts.
+//! `forward(.., train)` is Keras's `training` flag: batch statistics and dropout when true,
+//! moving statistics and no dropout when false (evaluation, figures, exports).
 use tch::{nn, Tensor};
 
 use crate::config::VaeConfig;
@@ -147,6 +150,69 @@ pub fn odd_crop_padding(k: i64, s: i64) -> (i64, i64) {
     ((k - s) / 2 + s, s - 1)
 }
 
+/// Keras BatchNormalization() defaults (keras/src/layers/normalization/batch_normalization.py):
+/// momentum 0.99 (torch's momentum 0.01 is 1 - this) and epsilon 1e-3.
+pub const BN_MOMENTUM: f64 = 0.99;
+pub const BN_EPSILON: f64 = 1e-3;
+
+/// Keras BatchNormalization over the channels: gamma (`weight`, ones), beta (`bias`, zeros), and
+/// the moving statistics as non-trainable buffers (`running_mean` zeros, `running_var` ones).
+/// In training it normalizes with the batch's mean and biased variance and updates
+///   moving = moving * 0.99 + batch * 0.01
+/// with the *biased* variance, as Keras does (torch's own update uses the unbiased one, so it is
+/// written out here).
+#[derive(Debug)]
+pub struct BatchNorm {
+    pub weight: Tensor,
+    pub bias: Tensor,
+    pub running_mean: Tensor,
+    pub running_var: Tensor,
+}
+
+impl BatchNorm {
+    fn new(p: nn::Path, c: i64) -> BatchNorm {
+        BatchNorm {
+            weight: p.var("weight", &[c], nn::Init::Const(1.0)),
+            bias: p.var("bias", &[c], nn::Init::Const(0.0)),
+            running_mean: p.zeros_no_train("running_mean", &[c]),
+            running_var: p.ones_no_train("running_var", &[c]),
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        if !train {
+            return x.batch_norm(
+                Some(&self.weight),
+                Some(&self.bias),
+                Some(&self.running_mean),
+                Some(&self.running_var),
+                false,
+                0.0,
+                BN_EPSILON,
+                true,
+            );
+        }
+        tch::no_grad(|| {
+            let (var, mean) = x.var_mean_correction([0i64, 2, 3].as_slice(), 0, false);
+            let m = BN_MOMENTUM;
+            let new_mean = &self.running_mean * m + mean * (1.0 - m);
+            let new_var = &self.running_var * m + var * (1.0 - m);
+            self.running_mean.shallow_clone().copy_(&new_mean);
+            self.running_var.shallow_clone().copy_(&new_var);
+        });
+        x.batch_norm(
+            Some(&self.weight),
+            Some(&self.bias),
+            None::<&Tensor>,
+            None::<&Tensor>,
+            true,
+            0.0,
+            BN_EPSILON,
+            true,
+        )
+    }
+}
+
 /// Dense; weight `[out, in]` as torch's Linear.
 #[derive(Debug)]
 pub struct Dense {
@@ -169,6 +235,9 @@ impl Dense {
 #[derive(Debug)]
 pub struct Encoder {
     pub convs: Vec<Conv>,
+    /// One per conv with `use_batch_norm`, else none.
+    pub bns: Vec<BatchNorm>,
+    dropout: Option<f64>,
     pub mu: Dense,
     pub log_var: Dense,
     slope: f64,
@@ -180,6 +249,7 @@ impl Encoder {
     pub fn new(p: nn::Path, cfg: &VaeConfig) -> Encoder {
         let mut c_in = cfg.input_shape[0];
         let mut convs = Vec::new();
+        let mut bns = Vec::new();
         for (i, ((&f, &k), &s)) in cfg
             .encoder_conv_filters
             .iter()
@@ -188,11 +258,16 @@ impl Encoder {
             .enumerate()
         {
             convs.push(Conv::new(&p / format!("conv{}", i + 1), c_in, f, k, s));
+            if cfg.use_batch_norm {
+                bns.push(BatchNorm::new(&p / format!("bn{}", i + 1), f));
+            }
             c_in = f;
         }
         let flat: i64 = cfg.shape_before_flattening().iter().product();
         Encoder {
             convs,
+            bns,
+            dropout: cfg.use_dropout.then_some(cfg.dropout_rate),
             mu: Dense::new(&p / "mu", flat, cfg.latent_dim),
             log_var: Dense::new(&p / "log_var", flat, cfg.latent_dim),
             slope: cfg.leaky_relu_slope,
@@ -200,15 +275,28 @@ impl Encoder {
         }
     }
 
-    /// Images `[n, c, h, w]` in [0, 1] to (mu, log_var), each `[n, latent_dim]`.
+    /// Images `[n, c, h, w]` in [0, 1] to (mu, log_var), each `[n, latent_dim]`; inference
+    /// (moving statistics, no dropout).
     pub fn forward(&self, x: &Tensor) -> (Tensor, Tensor) {
+        self.forward_t(x, false)
+    }
+
+    /// The same with Keras's `training` flag.
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> (Tensor, Tensor) {
         let mut h = if self.channels_last {
             channels_last(x)
         } else {
             x.shallow_clone()
         };
-        for conv in &self.convs {
-            h = leaky_relu(&conv.forward(&h), self.slope);
+        for (i, conv) in self.convs.iter().enumerate() {
+            h = conv.forward(&h);
+            if let Some(bn) = self.bns.get(i) {
+                h = bn.forward(&h, train);
+            }
+            h = leaky_relu(&h, self.slope);
+            if let Some(rate) = self.dropout {
+                h = h.dropout(rate, train);
+            }
         }
         // Flatten in torch's (c, h, w) order; only weight transfers to Keras care (NHWC).
         let h = h.flatten(1, -1);
@@ -220,6 +308,9 @@ impl Encoder {
 pub struct Decoder {
     pub fc: Dense,
     pub deconvs: Vec<ConvTranspose>,
+    /// One per transposed conv but the last with `use_batch_norm`, else none.
+    pub bns: Vec<BatchNorm>,
+    dropout: Option<f64>,
     shape: [i64; 3],
     slope: f64,
     /// Feed the transposed convolutions channels-last inputs.
@@ -232,6 +323,8 @@ impl Decoder {
         let fc = Dense::new(&p / "fc", cfg.latent_dim, shape.iter().product());
         let mut c_in = shape[0];
         let mut deconvs = Vec::new();
+        let mut bns = Vec::new();
+        let m = cfg.decoder_conv_t_filters.len();
         for (i, ((&f, &k), &s)) in cfg
             .decoder_conv_t_filters
             .iter()
@@ -246,19 +339,30 @@ impl Decoder {
                 k,
                 s,
             ));
+            if cfg.use_batch_norm && i + 1 < m {
+                bns.push(BatchNorm::new(&p / format!("bn{}", i + 1), f));
+            }
             c_in = f;
         }
         Decoder {
             fc,
             deconvs,
+            bns,
+            dropout: cfg.use_dropout.then_some(cfg.dropout_rate),
             shape,
             slope: cfg.leaky_relu_slope,
             channels_last: false,
         }
     }
 
-    /// Latent points `[n, latent_dim]` to images `[n, c, h, w]` in (0, 1).
+    /// Latent points `[n, latent_dim]` to images `[n, c, h, w]` in (0, 1); inference (moving
+    /// statistics, no dropout).
     pub fn forward(&self, z: &Tensor) -> Tensor {
+        self.forward_t(z, false)
+    }
+
+    /// The same with Keras's `training` flag.
+    pub fn forward_t(&self, z: &Tensor, train: bool) -> Tensor {
         let [c, h, w] = self.shape;
         let mut x = self.fc.forward(z).view([-1, c, h, w]);
         if self.channels_last {
@@ -267,11 +371,16 @@ impl Decoder {
         let last = self.deconvs.len() - 1;
         for (i, deconv) in self.deconvs.iter().enumerate() {
             x = deconv.forward(&x);
-            x = if i < last {
-                leaky_relu(&x, self.slope)
-            } else {
-                x.sigmoid()
-            };
+            if i == last {
+                return x.sigmoid();
+            }
+            if let Some(bn) = self.bns.get(i) {
+                x = bn.forward(&x, train);
+            }
+            x = leaky_relu(&x, self.slope);
+            if let Some(rate) = self.dropout {
+                x = x.dropout(rate, train);
+            }
         }
         x
     }
@@ -326,23 +435,44 @@ impl Vae {
         self.decoder.channels_last = true;
     }
 
-    /// Encode, sample z with eps ~ N(0, I) from torch's generator, decode.
-    pub fn forward(&self, x: &Tensor) -> VaeOutput {
-        let (mu, log_var) = self.encoder.forward(x);
+    /// Encode, sample z with eps ~ N(0, I) from torch's generator, decode; `train` is Keras's
+    /// `training` flag (true in a training step, false in evaluation).
+    pub fn forward(&self, x: &Tensor, train: bool) -> VaeOutput {
+        let (mu, log_var) = self.encoder.forward_t(x, train);
         let eps = mu.randn_like();
-        self.forward_with_eps(mu, log_var, &eps)
+        self.decode_sample(mu, log_var, &eps, train)
     }
 
-    /// The same with eps given (deterministic; eps = 0 reconstructs through mu).
+    /// The decoder half with eps given (deterministic; eps = 0 reconstructs through mu), in
+    /// inference mode.
     pub fn forward_with_eps(&self, mu: Tensor, log_var: Tensor, eps: &Tensor) -> VaeOutput {
+        self.decode_sample(mu, log_var, eps, false)
+    }
+
+    fn decode_sample(&self, mu: Tensor, log_var: Tensor, eps: &Tensor, train: bool) -> VaeOutput {
         let z = reparameterize(&mu, &log_var, eps);
-        let reconstruction = self.decoder.forward(&z);
+        let reconstruction = self.decoder.forward_t(&z, train);
         VaeOutput {
             mu,
             log_var,
             z,
             reconstruction,
         }
+    }
+
+    /// The non-trainable buffers (BatchNorm's moving statistics), which training updates.
+    pub fn buffers(&self) -> Vec<Tensor> {
+        self.encoder
+            .bns
+            .iter()
+            .chain(&self.decoder.bns)
+            .flat_map(|bn| {
+                [
+                    bn.running_mean.shallow_clone(),
+                    bn.running_var.shallow_clone(),
+                ]
+            })
+            .collect()
     }
 
     /// Reconstruction through the latent mean, no sampling.

@@ -13,6 +13,11 @@ extern "C" {
         name: *const c_char,
         tensor: *const c_void,
     ) -> *const c_char;
+    fn vae_tch_script_add_buffer(
+        m: *mut c_void,
+        name: *const c_char,
+        tensor: *const c_void,
+    ) -> *const c_char;
     fn vae_tch_script_add_module(
         m: *mut c_void,
         name: *const c_char,
@@ -71,6 +76,16 @@ impl ScriptModule {
         let t = t.detach().to_device(tch::Device::Cpu).contiguous();
         check(&self.name, unsafe {
             vae_tch_script_add_parameter(self.handle, n.as_ptr(), t.as_ptr() as *const c_void)
+        })?;
+        Ok(self)
+    }
+
+    /// Registers a copy of `t` on the CPU as buffer `name` (saved in `state_dict()`, not trained).
+    pub fn buffer(&mut self, name: &str, t: &Tensor) -> Result<&mut Self, TchError> {
+        let n = cstring(name)?;
+        let t = t.detach().to_device(tch::Device::Cpu).contiguous();
+        check(&self.name, unsafe {
+            vae_tch_script_add_buffer(self.handle, n.as_ptr(), t.as_ptr() as *const c_void)
         })?;
         Ok(self)
     }

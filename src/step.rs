@@ -88,7 +88,7 @@ pub struct TrainStep<'a> {
 /// count when `count`, else device scalars only, as captured), the losses into `sums`.
 fn queue_step(data: &StepData, opt: &mut KerasAdam, sums: &mut Tensor, idx: &Tensor, count: bool) {
     let x = data.images.index_select(0, idx);
-    let out = data.vae.forward(&x);
+    let out = data.vae.forward(&x, true);
     let p = loss::vae_loss(
         &out.reconstruction,
         &x,
@@ -169,21 +169,24 @@ impl<'a> TrainStep<'a> {
         }
         let device = self.opt.device();
         let idx = Tensor::arange(batch_size, (Kind::Int64, device));
-        let saved: Vec<Tensor> = self
+        // Everything a step changes: parameters, gradients, m, v, the loss sums and BatchNorm's
+        // moving statistics.
+        let mut state: Vec<Tensor> = self
             .opt
             .buffers()
             .iter()
-            .chain([&&self.sums])
-            .map(|t| t.copy())
+            .map(|t| t.shallow_clone())
             .collect();
+        state.push(self.sums.shallow_clone());
+        state.extend(self.data.vae.buffers());
+        let saved: Vec<Tensor> = state.iter().map(|t| t.copy()).collect();
         let steps_left = self.opt.steps_left();
         let mut graph = CudaGraph::new(device_index)?;
         let (data, opt, sums) = (&self.data, &mut self.opt, &mut self.sums);
         let captured = graph.capture(WARM_UP_STEPS, || queue_step(data, opt, sums, &idx, false));
         // Undo the warm-up (and whatever a failed capture ran) on the default stream.
         tch::no_grad(|| {
-            let targets = self.opt.buffers().into_iter().chain([&self.sums]);
-            for (dst, src) in targets.zip(&saved) {
+            for (dst, src) in state.iter().zip(&saved) {
                 dst.shallow_clone().copy_(src);
             }
         });

@@ -1,8 +1,9 @@
 //! `vae-tch summary`: a Keras-style `model.summary()` table of layers, output shapes and
 //! parameter counts. Counts come from the model's own tensors; shapes are (None, c, h, w) in
 //! torch's channel-first order. For the default model they equal Keras's: encoder 105,220,
-//! decoder 102,017, total 207,237 (../shared/keras-semantics.md).
-use crate::model::Vae;
+//! decoder 102,017, total 207,237 (../shared/keras-semantics.md). BatchNormalization counts its
+//! moving statistics as non-trainable parameters, as Keras does.
+use crate::model::{BatchNorm, Vae};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayerRow {
@@ -10,6 +11,8 @@ pub struct LayerRow {
     pub kind: &'static str,
     pub shape: Vec<i64>,
     pub params: i64,
+    /// Of `params`, those no optimizer trains (BatchNorm's moving statistics).
+    pub non_trainable: i64,
 }
 
 fn numel(ts: &[&tch::Tensor]) -> i64 {
@@ -24,7 +27,17 @@ pub fn layers(vae: &Vae) -> (Vec<LayerRow>, Vec<LayerRow>) {
         kind,
         shape,
         params,
+        non_trainable: 0,
     };
+    let bn_row = |name: String, bn: &BatchNorm, shape: Vec<i64>| LayerRow {
+        name,
+        kind: "BatchNormalization",
+        shape,
+        params: numel(&[&bn.weight, &bn.bias, &bn.running_mean, &bn.running_var]),
+        non_trainable: numel(&[&bn.running_mean, &bn.running_var]),
+    };
+    let dropout =
+        |i: usize, shape: Vec<i64>| row(format!("dropout_{}", i + 1), "Dropout", shape, 0);
     let [c, h, w] = cfg.input_shape;
     let mut enc = vec![row("encoder_input".into(), "InputLayer", vec![c, h, w], 0)];
     for (i, (conv, (h, w))) in vae
@@ -41,12 +54,18 @@ pub fn layers(vae: &Vae) -> (Vec<LayerRow>, Vec<LayerRow>) {
             vec![f, h, w],
             numel(&[&conv.weight, &conv.bias]),
         ));
+        if let Some(bn) = vae.encoder.bns.get(i) {
+            enc.push(bn_row(format!("encoder.bn{}", i + 1), bn, vec![f, h, w]));
+        }
         enc.push(row(
             format!("leaky_relu_{}", i + 1),
             "LeakyReLU",
             vec![f, h, w],
             0,
         ));
+        if cfg.use_dropout {
+            enc.push(dropout(i, vec![f, h, w]));
+        }
     }
     let flat: i64 = cfg.shape_before_flattening().iter().product();
     enc.push(row("flatten".into(), "Flatten", vec![flat], 0));
@@ -104,22 +123,46 @@ pub fn layers(vae: &Vae) -> (Vec<LayerRow>, Vec<LayerRow>) {
             vec![f, h, w],
             numel(&[&d.weight, &d.bias]),
         ));
-        let (act, label) = if i + 1 < last {
-            ("LeakyReLU", "leaky_relu")
-        } else {
-            ("Sigmoid", "sigmoid")
-        };
-        dec.push(row(format!("{label}_{}", i + 1), act, vec![f, h, w], 0));
+        if i + 1 == last {
+            dec.push(row(
+                format!("sigmoid_{}", i + 1),
+                "Sigmoid",
+                vec![f, h, w],
+                0,
+            ));
+            continue;
+        }
+        if let Some(bn) = vae.decoder.bns.get(i) {
+            dec.push(bn_row(format!("decoder.bn{}", i + 1), bn, vec![f, h, w]));
+        }
+        dec.push(row(
+            format!("leaky_relu_{}", i + 1),
+            "LeakyReLU",
+            vec![f, h, w],
+            0,
+        ));
+        if cfg.use_dropout {
+            dec.push(dropout(i, vec![f, h, w]));
+        }
     }
     (enc, dec)
 }
 
-/// (encoder, decoder) parameter counts.
+/// (encoder, decoder) parameter counts, as Keras's `count_params()` (moving statistics included).
 pub fn counts(vae: &Vae) -> (i64, i64) {
     let (e, d) = layers(vae);
     (
         e.iter().map(|r| r.params).sum(),
         d.iter().map(|r| r.params).sum(),
+    )
+}
+
+/// (encoder, decoder) non-trainable parameter counts (BatchNorm's moving statistics).
+pub fn non_trainable_counts(vae: &Vae) -> (i64, i64) {
+    let (e, d) = layers(vae);
+    (
+        e.iter().map(|r| r.non_trainable).sum(),
+        d.iter().map(|r| r.non_trainable).sum(),
     )
 }
 
@@ -190,11 +233,13 @@ fn table(title: &str, rows: &[LayerRow]) -> String {
         out += &fmt(c);
     }
     let total: i64 = rows.iter().map(|r| r.params).sum();
+    let frozen: i64 = rows.iter().map(|r| r.non_trainable).sum();
     out += &format!(
-        "{}\nTotal params: {}\nTrainable params: {}\nNon-trainable params: 0\n",
+        "{}\nTotal params: {}\nTrainable params: {}\nNon-trainable params: {}\n",
         line("="),
         thousands(total),
-        thousands(total)
+        thousands(total - frozen),
+        thousands(frozen)
     );
     out
 }

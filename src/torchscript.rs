@@ -15,7 +15,10 @@
 use tch::TchError;
 
 use crate::config::VaeConfig;
-use crate::model::{odd_crop_padding, same_padding, Conv, ConvTranspose, Dense, Vae};
+use crate::model::{
+    odd_crop_padding, same_padding, BatchNorm, Conv, ConvTranspose, Dense, Vae, BN_EPSILON,
+    BN_MOMENTUM,
+};
 use crate::script::ScriptModule;
 
 /// A float as a TorchScript literal (always with a decimal point).
@@ -90,9 +93,60 @@ fn dense(class: &str, d: &Dense) -> Result<ScriptModule, TchError> {
     )
 }
 
+/// Keras BatchNormalization (model::BatchNorm): in training, batch statistics and Keras's
+/// moving-average update with the biased variance; in eval, the moving statistics.
+fn batch_norm(class: &str, bn: &BatchNorm) -> Result<ScriptModule, TchError> {
+    let mut m = ScriptModule::new(class)?;
+    m.parameter("weight", &bn.weight)?
+        .parameter("bias", &bn.bias)?
+        .buffer("running_mean", &bn.running_mean)?
+        .buffer("running_var", &bn.running_var)?;
+    let (mom, keep, eps) = (lit(1.0 - BN_MOMENTUM), lit(BN_MOMENTUM), lit(BN_EPSILON));
+    m.define(&format!(
+        r#"def forward(self, x: Tensor) -> Tensor:
+    if self.training:
+        var, mean = torch.var_mean(x, [0, 2, 3], correction=0)
+        self.running_mean.copy_(self.running_mean * {keep} + mean.detach() * {mom})
+        self.running_var.copy_(self.running_var * {keep} + var.detach() * {mom})
+        return torch.batch_norm(x, self.weight, self.bias, None, None, True, 0.0, {eps}, True)
+    return torch.batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var, False, 0.0, {eps}, True)
+"#
+    ))?;
+    Ok(m)
+}
+
+/// The activation block after a conv: BatchNorm, LeakyReLU, Dropout as the config has them.
+fn block(
+    m: &mut ScriptModule,
+    prefix: &str,
+    i: usize,
+    bn: Option<&BatchNorm>,
+    cfg: &VaeConfig,
+) -> Result<String, TchError> {
+    let mut body = String::new();
+    if let Some(bn) = bn {
+        let name = format!("bn{}", i + 1);
+        m.submodule(
+            &name,
+            &batch_norm(&format!("vae_tch.{prefix}.Bn{}", i + 1), bn)?,
+        )?;
+        body += &format!("    x = self.{name}.forward(x)\n");
+    }
+    body += &format!(
+        "    x = torch.leaky_relu(x, {})\n",
+        lit(cfg.leaky_relu_slope)
+    );
+    if cfg.use_dropout {
+        body += &format!(
+            "    x = torch.dropout(x, {}, self.training)\n",
+            lit(cfg.dropout_rate)
+        );
+    }
+    Ok(body)
+}
+
 fn encoder(vae: &Vae) -> Result<ScriptModule, TchError> {
     let cfg = &vae.config;
-    let slope = lit(cfg.leaky_relu_slope);
     let mut m = ScriptModule::new("vae_tch.Encoder")?;
     let mut size = (cfg.input_shape[1], cfg.input_shape[2]);
     let mut body = String::new();
@@ -108,7 +162,8 @@ fn encoder(vae: &Vae) -> Result<ScriptModule, TchError> {
             &name,
             &conv(&format!("vae_tch.encoder.Conv{}", i + 1), c, size)?,
         )?;
-        body += &format!("    x = torch.leaky_relu(self.{name}.forward(x), {slope})\n");
+        body += &format!("    x = self.{name}.forward(x)\n");
+        body += &block(&mut m, "encoder", i, vae.encoder.bns.get(i), cfg)?;
         size = out;
     }
     m.submodule("mu", &dense("vae_tch.encoder.Mu", &vae.encoder.mu)?)?;
@@ -125,7 +180,6 @@ fn encoder(vae: &Vae) -> Result<ScriptModule, TchError> {
 
 fn decoder(vae: &Vae) -> Result<ScriptModule, TchError> {
     let cfg = &vae.config;
-    let slope = lit(cfg.leaky_relu_slope);
     let [c, h, w] = cfg.shape_before_flattening();
     let mut m = ScriptModule::new("vae_tch.Decoder")?;
     m.submodule("fc", &dense("vae_tch.decoder.Fc", &vae.decoder.fc)?)?;
@@ -135,11 +189,12 @@ fn decoder(vae: &Vae) -> Result<ScriptModule, TchError> {
         let name = format!("deconv{}", i + 1);
         let class = format!("vae_tch.decoder.Deconv{}", i + 1);
         m.submodule(&name, &conv_transpose(&class, d)?)?;
-        body += &if i + 1 < last {
-            format!("    x = torch.leaky_relu(self.{name}.forward(x), {slope})\n")
+        if i + 1 == last {
+            body += &format!("    return torch.sigmoid(self.{name}.forward(x))\n");
         } else {
-            format!("    return torch.sigmoid(self.{name}.forward(x))\n")
-        };
+            body += &format!("    x = self.{name}.forward(x)\n");
+            body += &block(&mut m, "decoder", i, vae.decoder.bns.get(i), cfg)?;
+        }
     }
     m.define(&format!("def forward(self, z: Tensor) -> Tensor:\n{body}"))?;
     Ok(m)

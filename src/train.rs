@@ -57,7 +57,7 @@ pub fn evaluate(vae: &Vae, images: &Tensor, r_loss_factor: f64) -> Losses {
         let mut sums = Tensor::zeros([3], (Kind::Double, images.device()));
         for (start, len) in batch::ranges(n, inference_batch(images.device())) {
             let x = images.narrow(0, start, len);
-            let out = vae.forward(&x);
+            let out = vae.forward(&x, false);
             let p = loss::vae_loss(
                 &out.reconstruction,
                 &x,
@@ -149,7 +149,7 @@ pub fn train(job: &TrainJob) -> Result<Vec<EpochRow>> {
     }
     let bs = cfg.train.batch_size as i64;
     let steps_per_epoch = batch::ranges(n, bs).count() as i64;
-    let params = model.vs.variables().into_iter().collect();
+    let params = model.trainable();
     let mut opt = if job.device.is_cuda() {
         // Graph-safe: Adam's step factors live on the device.
         KerasAdam::with_device_scalars(params, cfg.optim.clone(), steps_per_epoch)

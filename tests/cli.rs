@@ -234,3 +234,26 @@ fn train_and_resume_from_the_command_line() {
         text(&o)
     );
 }
+
+#[test]
+fn info_names_the_versions_devices_and_data_folders() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = vae_tch(&["info"], tmp.path());
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for key in [
+        "vae-tch",
+        "tch ",
+        "libtorch",
+        "CUDA",
+        "cuDNN",
+        "CUDA graphs",
+        "devices",
+        "data mnist",
+    ] {
+        assert!(text.contains(key), "no {key:?} in:\n{text}");
+    }
+    // The libtorch it loaded is the pinned wheel's (tch 0.24 is built for torch 2.11.0).
+    assert!(text.contains("2.11.0"), "{text}");
+    assert!(text.contains("cpu ("), "{text}");
+}

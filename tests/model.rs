@@ -15,7 +15,7 @@ fn model(cfg: &VaeConfig) -> (nn::VarStore, Vae) {
 fn output_shapes() {
     let (_vs, vae) = model(&VaeConfig::default());
     let x = Tensor::rand([3, 1, 28, 28], (Kind::Float, Device::Cpu));
-    let out = vae.forward(&x);
+    let out = vae.forward(&x, true);
     assert_eq!(out.mu.size(), [3, 2]);
     assert_eq!(out.log_var.size(), [3, 2]);
     assert_eq!(out.z.size(), [3, 2]);
@@ -220,4 +220,119 @@ fn outputs_equal_the_pytorch_reference() {
         2e-5,
     );
     close(&r.sum(Kind::Double), &[253.68429565429688], 2e-3);
+}
+
+#[test]
+fn batch_norm_follows_keras_in_training_and_in_eval() {
+    // Keras BatchNormalization (keras/src/layers/normalization/batch_normalization.py, `call`):
+    // training normalizes with the batch mean and biased variance, eps 1e-3, and updates
+    // moving = moving * 0.99 + batch * 0.01 with the biased variance; eval uses the moving ones.
+    let cfg = VaeConfig {
+        use_batch_norm: true,
+        ..VaeConfig::default()
+    };
+    let (_vs, vae) = model(&cfg);
+    let bn = &vae.encoder.bns[0];
+    tch::no_grad(|| {
+        bn.weight.shallow_clone().copy_(&Tensor::linspace(
+            0.5,
+            2.0,
+            32,
+            (Kind::Float, Device::Cpu),
+        ));
+        bn.bias
+            .shallow_clone()
+            .copy_(&Tensor::linspace(-1.0, 1.0, 32, (Kind::Float, Device::Cpu)));
+    });
+    let x =
+        Tensor::randn([6, 32, 5, 5], (Kind::Double, Device::Cpu)).to_kind(Kind::Float) * 3.0 + 1.0;
+    let y = tch::no_grad(|| bn.forward(&x, true));
+    let xd = x.to_kind(Kind::Double);
+    let mean = xd.mean_dim([0i64, 2, 3].as_slice(), true, Kind::Double);
+    let var = (&xd - &mean)
+        .square()
+        .mean_dim([0i64, 2, 3].as_slice(), true, Kind::Double);
+    let g = bn.weight.to_kind(Kind::Double).view([1, 32, 1, 1]);
+    let b = bn.bias.to_kind(Kind::Double).view([1, 32, 1, 1]);
+    let want = (&xd - &mean) / (&var + 1e-3).sqrt() * g + b;
+    let diff = (y.to_kind(Kind::Double) - want)
+        .abs()
+        .max()
+        .double_value(&[]);
+    assert!(diff < 1e-4, "training output off by {diff}");
+    let want_mean = mean.view([32]) * 0.01;
+    let want_var = var.view([32]) * 0.01 + 0.99;
+    let d_mean = (bn.running_mean.to_kind(Kind::Double) - want_mean)
+        .abs()
+        .max()
+        .double_value(&[]);
+    let d_var = (bn.running_var.to_kind(Kind::Double) - want_var)
+        .abs()
+        .max()
+        .double_value(&[]);
+    assert!(
+        d_mean < 1e-6 && d_var < 1e-5,
+        "moving stats off by {d_mean}, {d_var}"
+    );
+    // Eval: the moving statistics, and no update.
+    let before = bn.running_mean.copy();
+    let y = tch::no_grad(|| bn.forward(&x, false));
+    let rm = bn.running_mean.to_kind(Kind::Double).view([1, 32, 1, 1]);
+    let rv = bn.running_var.to_kind(Kind::Double).view([1, 32, 1, 1]);
+    let g = bn.weight.to_kind(Kind::Double).view([1, 32, 1, 1]);
+    let b = bn.bias.to_kind(Kind::Double).view([1, 32, 1, 1]);
+    let want = (&xd - rm) / (rv + 1e-3).sqrt() * g + b;
+    assert!(
+        (y.to_kind(Kind::Double) - want)
+            .abs()
+            .max()
+            .double_value(&[])
+            < 1e-4
+    );
+    assert!(bn.running_mean.equal(&before));
+}
+
+#[test]
+fn dropout_is_active_only_in_training() {
+    let cfg = VaeConfig {
+        use_dropout: true,
+        ..VaeConfig::default()
+    };
+    let (_vs, vae) = model(&cfg);
+    let x = Tensor::rand([4, 1, 28, 28], (Kind::Float, Device::Cpu));
+    let eval = vae.encoder.forward(&x).0;
+    assert!(
+        eval.equal(&vae.encoder.forward(&x).0),
+        "eval is deterministic"
+    );
+    let (a, b) = (
+        vae.encoder.forward_t(&x, true).0,
+        vae.encoder.forward_t(&x, true).0,
+    );
+    assert!(!a.equal(&b), "training draws dropout masks");
+}
+
+#[test]
+fn the_faces_model_counts_equal_keras_summary() {
+    // Keras 3.15 summary() of the book's faces model (input 128x128x3, z_dim 200, batch norm and
+    // dropout; tests/python/test_export.py builds it and checks count_params()): encoder
+    // 1,732,944 (448 non-trainable), decoder 917,123 (320 non-trainable), total 2,650,067.
+    let cfg = VaeConfig {
+        input_shape: [3, 128, 128],
+        encoder_conv_strides: vec![2, 2, 2, 2],
+        decoder_conv_t_filters: vec![64, 64, 32, 3],
+        decoder_conv_t_strides: vec![2, 2, 2, 2],
+        latent_dim: 200,
+        use_batch_norm: true,
+        use_dropout: true,
+        ..VaeConfig::default()
+    };
+    cfg.validate().unwrap();
+    let (_vs, vae) = model(&cfg);
+    assert_eq!(summary::counts(&vae), (1_732_944, 917_123));
+    assert_eq!(summary::non_trainable_counts(&vae), (448, 320));
+    let text = summary::render(&vae);
+    assert!(text.contains("Trainable params: 1,732,496"), "{text}");
+    assert!(text.contains("Non-trainable params: 320"), "{text}");
+    assert!(text.contains("VAE total params: 2,650,067"), "{text}");
 }

@@ -214,7 +214,7 @@ fn parameters_are_views_into_one_buffer_in_their_memory_order() {
     }
     // One step moves every tensor: all are in the flat buffer the update works on.
     let x = Tensor::rand([2, 1, 28, 28], (Kind::Float, Device::Cpu));
-    let out = model.vae.forward(&x);
+    let out = model.vae.forward(&x, true);
     let p = vae_tch::loss::vae_loss(&out.reconstruction, &x, &out.mu, &out.log_var, 1000.0);
     opt.backward(&p.loss);
     assert_eq!(

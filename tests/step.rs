@@ -38,7 +38,7 @@ fn the_eager_step_is_the_hand_written_loop_bit_for_bit() {
     tch::manual_seed(4);
     for i in &idx {
         let xb = x.index_select(0, i);
-        let out = a.vae.forward(&xb);
+        let out = a.vae.forward(&xb, true);
         let p = vae_tch::loss::vae_loss(&out.reconstruction, &xb, &out.mu, &out.log_var, 1000.0);
         opt.backward(&p.loss);
         opt.step();

@@ -18,13 +18,19 @@ FILTERS_E, STRIDES_E = [32, 64, 64, 64], [1, 2, 2, 1]
 FILTERS_D, STRIDES_D = [64, 64, 32, 1], [1, 2, 2, 1]
 
 
-def build(latent_dim: int = 2):
-    """(encoder_mu_log_var, decoder, vae) as the book wires them."""
-    inp = keras.Input(shape=(28, 28, 1), name="encoder_input")
+def build(latent_dim: int = 2, input_shape=(28, 28, 1), strides_e=STRIDES_E, strides_d=STRIDES_D,
+          filters_d=FILTERS_D, use_batch_norm=False, use_dropout=False):
+    """(encoder_mu_log_var, decoder, vae) as the book wires them (models/VAE.py: BatchNormalization
+    after each conv but the decoder's last, then LeakyReLU, then Dropout(0.25))."""
+    inp = keras.Input(shape=input_shape, name="encoder_input")
     x = inp
-    for i, (f, s) in enumerate(zip(FILTERS_E, STRIDES_E)):
+    for i, (f, s) in enumerate(zip(FILTERS_E, strides_e)):
         x = layers.Conv2D(f, 3, strides=s, padding="same", name=f"encoder_conv_{i}")(x)
+        if use_batch_norm:
+            x = layers.BatchNormalization()(x)
         x = layers.LeakyReLU()(x)
+        if use_dropout:
+            x = layers.Dropout(rate=0.25)(x)
     shape_before = tuple(x.shape[1:])
     x = layers.Flatten()(x)
     mu = layers.Dense(latent_dim, name="mu")(x)
@@ -34,9 +40,16 @@ def build(latent_dim: int = 2):
     z_in = keras.Input(shape=(latent_dim,), name="decoder_input")
     y = layers.Dense(int(np.prod(shape_before)), name="decoder_dense")(z_in)
     y = layers.Reshape(shape_before)(y)
-    for i, (f, s) in enumerate(zip(FILTERS_D, STRIDES_D)):
+    for i, (f, s) in enumerate(zip(filters_d, strides_d)):
         y = layers.Conv2DTranspose(f, 3, strides=s, padding="same", name=f"decoder_conv_t_{i}")(y)
-        y = layers.LeakyReLU()(y) if i < len(FILTERS_D) - 1 else layers.Activation("sigmoid")(y)
+        if i < len(filters_d) - 1:
+            if use_batch_norm:
+                y = layers.BatchNormalization()(y)
+            y = layers.LeakyReLU()(y)
+            if use_dropout:
+                y = layers.Dropout(rate=0.25)(y)
+        else:
+            y = layers.Activation("sigmoid")(y)
     decoder = keras.Model(z_in, y, name="decoder")
 
     m, _ = encoder(inp)
@@ -49,9 +62,15 @@ def _np(t):
 
 
 def torch_to_keras(state: dict, encoder, decoder) -> None:
-    """Copies vae-tch / vae_torch weights (PyTorch layouts, (c, h, w) flatten) into the Keras model."""
+    """Copies vae-tch / vae_torch weights (PyTorch layouts, (c, h, w) flatten) into the Keras model;
+    BatchNormalization layers in order take bn<i>.{weight, bias, running_mean, running_var}."""
     s = {k: _np(v) for k, v in state.items()}
-    c, h, w = 64, 7, 7
+    h, w, c = _before(decoder)
+    for model, prefix in [(encoder, "encoder"), (decoder, "decoder")]:
+        bns = [l for l in model.layers if isinstance(l, layers.BatchNormalization)]
+        for i, bn in enumerate(bns):
+            k = f"{prefix}.bn{i + 1}"
+            bn.set_weights([s[f"{k}.weight"], s[f"{k}.bias"], s[f"{k}.running_mean"], s[f"{k}.running_var"]])
     for i in range(4):
         encoder.get_layer(f"encoder_conv_{i}").set_weights(
             [s[f"encoder.conv{i + 1}.weight"].transpose(2, 3, 1, 0), s[f"encoder.conv{i + 1}.bias"]])
@@ -66,3 +85,9 @@ def torch_to_keras(state: dict, encoder, decoder) -> None:
     latent = wt.shape[1]
     kernel = wt.reshape(c, h, w, latent).transpose(3, 1, 2, 0).reshape(latent, h * w * c)
     decoder.get_layer("decoder_dense").set_weights([kernel, b.reshape(c, h, w).transpose(1, 2, 0).reshape(-1)])
+
+
+def _before(decoder):
+    """(h, w, c) of the decoder's Reshape: the encoder's last feature map."""
+    reshape = next(l for l in decoder.layers if isinstance(l, layers.Reshape))
+    return tuple(int(d) for d in reshape.target_shape)
