@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use vae_tch::data::folder::ResizeMode;
 use vae_tch::data::DatasetKind;
 use vae_tch::plot::grids::Spacing;
 use vae_tch::plot::run::Which;
@@ -72,9 +73,30 @@ pub struct TrainArgs {
     /// Data set to train on.
     #[arg(long, value_enum, default_value_t = DatasetKind::Mnist, conflicts_with = "resume")]
     pub dataset: DatasetKind,
-    /// Folder with the data set's IDX files [default: data/<dataset>].
+    /// Folder with the data set's IDX files, or with your images for --dataset folder
+    /// [default: data/<dataset>].
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The model's input as C,H,W, e.g. 3,64,64 for RGB images resized to 64x64 (image folders;
+    /// the strides must divide H and W) [default: 1,28,28].
+    #[arg(
+        long,
+        value_name = "C,H,W",
+        value_delimiter = ',',
+        num_args = 3,
+        conflicts_with = "resume"
+    )]
+    pub input_shape: Option<Vec<i64>>,
+    /// Image folders: squash (stretch to the size, as Keras) or crop (centre crop to its aspect
+    /// ratio first); both nearest-neighbour.
+    #[arg(long, value_enum, conflicts_with = "resume")]
+    pub resize: Option<ResizeMode>,
+    /// Image folders: the fraction of the images held out as the test split [default: 0.1].
+    #[arg(long, value_name = "F", conflicts_with = "resume")]
+    pub test_fraction: Option<f64>,
+    /// Image folders: where the decoded cache goes [default: <data dir>/.vae-tch-cache].
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
     /// auto (CUDA when present), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,

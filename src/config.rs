@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::folder::{FolderOptions, ResizeMode};
 use crate::data::DatasetKind;
 use crate::step::{CudaGraphMode, StepForm};
 
@@ -250,6 +251,15 @@ pub struct DataConfig {
     /// Use only the first N test images.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub test_limit: Option<usize>,
+    /// Image folders: how images reach the model's size.
+    pub resize: ResizeMode,
+    /// Image folders: the fraction of the images in the test split.
+    pub test_fraction: f64,
+    /// Image folders: the seed of the train/test split.
+    pub split_seed: u64,
+    /// Image folders: where the decoded cache goes [default: <data dir>/.vae-tch-cache].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for DataConfig {
@@ -259,6 +269,10 @@ impl Default for DataConfig {
             dir: None,
             train_limit: None,
             test_limit: None,
+            resize: ResizeMode::Squash,
+            test_fraction: 0.1,
+            split_seed: 42,
+            cache_dir: None,
         }
     }
 }
@@ -268,6 +282,18 @@ impl DataConfig {
         self.dir
             .clone()
             .unwrap_or_else(|| self.dataset.default_dir())
+    }
+
+    /// What data::folder needs for a model taking `shape` images.
+    pub fn folder_options(&self, shape: [i64; 3], quiet: bool) -> FolderOptions {
+        FolderOptions {
+            shape,
+            resize: self.resize,
+            test_fraction: self.test_fraction,
+            split_seed: self.split_seed,
+            cache_dir: self.cache_dir.clone(),
+            quiet,
+        }
     }
 }
 
@@ -341,6 +367,19 @@ impl TrainConfig {
             return Err(invalid(
                 "train.r_loss_factor",
                 format!("{} is not >= 0", t.r_loss_factor),
+            ));
+        }
+        if !(self.data.test_fraction > 0.0 && self.data.test_fraction < 1.0) {
+            return Err(invalid(
+                "data.test_fraction",
+                format!("{} is not in (0, 1)", self.data.test_fraction),
+            ));
+        }
+        let [c, ..] = self.model.input_shape;
+        if self.data.dataset == DatasetKind::Folder && c != 1 && c != 3 {
+            return Err(invalid(
+                "model.input_shape",
+                format!("{c} channels: image folders give 1 (grey) or 3 (RGB)"),
             ));
         }
         for (field, l) in [

@@ -146,6 +146,22 @@ fn new_run_config(a: &TrainArgs) -> Result<TrainConfig> {
     if let Some(mode) = a.cuda_graph {
         c.train.cuda_graph = mode;
     }
+    if let Some(shape) = &a.input_shape {
+        c.model.input_shape = [shape[0], shape[1], shape[2]];
+        // The decoder's last layer gives the channels.
+        if let Some(last) = c.model.decoder_conv_t_filters.last_mut() {
+            *last = shape[0];
+        }
+    }
+    if let Some(r) = a.resize {
+        c.data.resize = r;
+    }
+    if let Some(f) = a.test_fraction {
+        c.data.test_fraction = f;
+    }
+    if a.cache_dir.is_some() {
+        c.data.cache_dir = a.cache_dir.clone();
+    }
     c.validate()?;
     Ok(c)
 }
@@ -163,6 +179,9 @@ fn run_train(a: TrainArgs) -> Result<()> {
             }
             if let Some(mode) = a.cuda_graph {
                 config.train.cuda_graph = mode;
+            }
+            if a.cache_dir.is_some() {
+                config.data.cache_dir = a.cache_dir.clone();
             }
             TrainJob {
                 run: run.clone(),
@@ -288,6 +307,9 @@ fn run_import_keras(a: ImportKerasArgs) -> Result<()> {
 }
 
 fn run_fetch(a: FetchArgs) -> Result<()> {
+    if a.dataset == vae_tch::data::DatasetKind::Folder {
+        anyhow::bail!("data fetch folder: `folder` is your own images, nothing to fetch; train on them with --dataset folder --data-dir DIR");
+    }
     let dir = a.dir.clone().unwrap_or_else(|| a.dataset.default_dir());
     let opts = FetchOptions {
         connect_timeout: Duration::from_secs(a.timeout),

@@ -26,3 +26,16 @@ pub fn epoch_bar(steps: u64, epoch: usize, epochs: usize) -> ProgressBar {
         )
         .with_prefix(format!("{epoch}/{epochs}"))
 }
+
+/// A bar over `len` items of work (decoding images, say).
+pub fn count_bar(len: u64, what: &str) -> ProgressBar {
+    ProgressBar::new(len)
+        .with_style(
+            ProgressStyle::with_template(
+                "{msg} [{bar:30}] {pos}/{len} {per_sec} {elapsed_precise}<{eta_precise}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        )
+        .with_message(what.to_string())
+}

@@ -62,7 +62,8 @@ pub enum StepError {
 /// Warm-up steps before the capture (PyTorch's examples use 3).
 const WARM_UP_STEPS: usize = 3;
 
-/// What a step works on: the model, its optimizer, the device-resident images.
+/// What a step works on: the model and the training images on the step's device, as bytes
+/// (each batch becomes x / 255) or floats in [0, 1].
 pub struct StepData<'a> {
     pub vae: &'a Vae,
     pub images: &'a Tensor,
@@ -87,7 +88,7 @@ pub struct TrainStep<'a> {
 /// Queues one step's work: forward, loss, backward, the optimizer's update (with the host step
 /// count when `count`, else device scalars only, as captured), the losses into `sums`.
 fn queue_step(data: &StepData, opt: &mut KerasAdam, sums: &mut Tensor, idx: &Tensor, count: bool) {
-    let x = data.images.index_select(0, idx);
+    let x = crate::data::to_unit_float(&data.images.index_select(0, idx));
     let out = data.vae.forward(&x, true);
     let p = loss::vae_loss(
         &out.reconstruction,

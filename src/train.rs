@@ -50,13 +50,14 @@ pub struct TrainJob {
     pub quiet: bool,
 }
 
-/// Mean losses over a split, sampling z as the model does (Keras `evaluate`).
+/// Mean losses over a split (bytes or floats in [0, 1]), sampling z as the model does (Keras
+/// `evaluate`).
 pub fn evaluate(vae: &Vae, images: &Tensor, r_loss_factor: f64) -> Losses {
     let n = images.size()[0];
     tch::no_grad(|| {
         let mut sums = Tensor::zeros([3], (Kind::Double, images.device()));
         for (start, len) in batch::ranges(n, inference_batch(images.device())) {
-            let x = images.narrow(0, start, len);
+            let x = data::to_unit_float(&images.narrow(0, start, len));
             let out = vae.forward(&x, false);
             let p = loss::vae_loss(
                 &out.reconstruction,
@@ -113,7 +114,7 @@ pub fn train(job: &TrainJob) -> Result<Vec<EpochRow>> {
         .with_context(|| format!("writing {}", run.join(CONFIG_FILE).display()))?;
 
     let data_dir = cfg.data.dir();
-    let data = data::load(cfg.data.dataset, &data_dir)?;
+    let data = data::open(cfg, &data_dir, job.quiet)?;
     let say = |s: String| {
         if !job.quiet {
             eprintln!("{s}");
@@ -121,6 +122,17 @@ pub fn train(job: &TrainJob) -> Result<Vec<EpochRow>> {
     };
     match SourceInfo::read(&data_dir) {
         Some(src) => say(format!("data: {src}")),
+        None if cfg.data.dataset == data::DatasetKind::Folder => say(format!(
+            "data: image folder {}: {} train / {} test images ({} split by seed {}), {} classes, resized ({:?}) to {:?}",
+            data_dir.display(),
+            data.train.len(),
+            data.test.len(),
+            cfg.data.test_fraction,
+            cfg.data.split_seed,
+            data.classes.len(),
+            cfg.data.resize,
+            cfg.model.input_shape
+        )),
         None => say(format!(
             "data: {} from {}",
             cfg.data.dataset,
@@ -129,8 +141,10 @@ pub fn train(job: &TrainJob) -> Result<Vec<EpochRow>> {
     }
     let train_split = data.train.limit(cfg.data.train_limit);
     let test_split = data.test.limit(cfg.data.test_limit);
-    let train_x = train_split.images_f32(job.device);
-    let test_x = test_split.images_f32(job.device);
+    // Bytes on the device (a quarter of floats); each batch becomes x / 255 in the step. On the
+    // CPU an image folder's bytes stay in its memory-mapped cache.
+    let train_x = train_split.images.to_device(job.device);
+    let test_x = test_split.images.to_device(job.device);
     let n = train_split.len();
     say(format!(
         "run: {} | device {} | {} train / {} test images | epochs {}..{} of {}",
@@ -188,7 +202,8 @@ pub fn train(job: &TrainJob) -> Result<Vec<EpochRow>> {
         step.form(),
         crate::device::describe(job.device)
     ));
-    let recon_x = test_x.narrow(0, 0, RECONSTRUCTION_IMAGES.min(test_split.len()));
+    let recon_x =
+        data::to_unit_float(&test_x.narrow(0, 0, RECONSTRUCTION_IMAGES.min(test_split.len())));
     let mut rows = Vec::new();
 
     for epoch in state.epoch..cfg.train.epochs {

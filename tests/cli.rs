@@ -257,3 +257,94 @@ fn info_names_the_versions_devices_and_data_folders() {
     assert!(text.contains("2.11.0"), "{text}");
     assert!(text.contains("cpu ("), "{text}");
 }
+
+#[test]
+fn the_faces_preset_trains_on_an_rgb_folder_end_to_end() {
+    // configs/faces-celeba.toml at 32x32 (a test config derived from it), on a folder of RGB
+    // PNGs in two classes: train 2 epochs, export, and every figure, in colour.
+    let tmp = tempfile::tempdir().unwrap();
+    let faces = tmp.path().join("faces");
+    for i in 0..40u32 {
+        let class = faces.join(if i % 2 == 0 { "warm" } else { "cool" });
+        std::fs::create_dir_all(&class).unwrap();
+        let img = image::RgbImage::from_fn(37 + i % 5, 45, |x, y| {
+            let v = ((x * 7 + y * 3 + i * 11) % 200) as u8;
+            if i % 2 == 0 {
+                image::Rgb([255, v, 40])
+            } else {
+                image::Rgb([30, v, 255])
+            }
+        });
+        img.save(class.join(format!("{i:02}.png"))).unwrap();
+    }
+    let preset = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/configs/faces-celeba.toml"
+    ))
+    .unwrap();
+    let small = preset
+        .replace("input_shape = [3, 128, 128]", "input_shape = [3, 32, 32]")
+        .replace("latent_dim = 200", "latent_dim = 16");
+    std::fs::write(tmp.path().join("faces32.toml"), small).unwrap();
+    let o = vae_tch(
+        &[
+            "train",
+            "--config",
+            "faces32.toml",
+            "--data-dir",
+            "faces",
+            "--device",
+            "cpu",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "8",
+            "--out",
+            "run",
+            "--quiet",
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let run = tmp.path().join("run");
+    let cfg = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(
+        cfg.contains("dataset = \"folder\"") && cfg.contains("use_batch_norm = true"),
+        "{cfg}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(run.join("metrics.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        3
+    );
+    let weights = tch::Tensor::read_safetensors(run.join("export/model.safetensors")).unwrap();
+    assert!(weights.iter().any(|(k, _)| k == "decoder.bn3.running_var"));
+    for cmd in [
+        vec!["reconstruct", "run", "--n", "4"],
+        vec!["sample", "run", "--n", "4"],
+        vec![
+            "interpolate",
+            "run",
+            "--from",
+            "0",
+            "--to",
+            "1",
+            "--steps",
+            "3",
+        ],
+        vec!["manifold", "run", "--n", "3"],
+        vec!["latent-plot", "run"],
+    ] {
+        let o = vae_tch(&cmd, tmp.path());
+        assert!(o.status.success(), "{cmd:?}: {}", text(&o));
+    }
+    // The reconstructions are in colour: some pixel has unequal channels.
+    let img = image::open(run.join("reconstructions.png"))
+        .unwrap()
+        .to_rgb8();
+    assert!(img.pixels().any(|p| p[0] != p[1] || p[1] != p[2]));
+    let legend = image::open(run.join("latent.png")).unwrap();
+    assert!(legend.width() > 0);
+}

@@ -173,7 +173,14 @@ fn latent_above_two_dims_is_a_pca_projection() {
     let fig = LatentFigure::new(
         &z,
         &split.labels,
-        &loaded.config.data.dataset.class_names(),
+        &loaded
+            .config
+            .data
+            .dataset
+            .class_names()
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
         "test",
     );
     assert!(fig.title.contains("PCA of the 4-D latent"), "{}", fig.title);

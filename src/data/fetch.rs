@@ -37,6 +37,8 @@ impl Remote {
                     "ec29112dd5afa0611ce80d1b7f02629c",
                 ],
             ),
+            // Nothing to download: `fetch` refuses it first.
+            DatasetKind::Folder => (&[], [""; 4]),
             DatasetKind::FashionMnist => (
                 &["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
                 [
@@ -84,6 +86,10 @@ impl Default for FetchOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
+    #[error(
+        "`folder` is your own images, nothing to fetch: train with --dataset folder --data-dir DIR"
+    )]
+    NotFetchable,
     #[error("{url}: {message}")]
     Http { url: String, message: String },
     #[error("{url}: checksum mismatch, MD5 {actual} but expected {expected} (file discarded)")]
@@ -241,6 +247,9 @@ pub fn fetch_remote(
 
 /// `vae-tch data fetch`: the official files if a mirror answers, else the offline source.
 pub fn fetch(kind: DatasetKind, dir: &Path, opts: &FetchOptions) -> Result<SourceInfo, FetchError> {
+    if kind == DatasetKind::Folder {
+        return Err(FetchError::NotFetchable);
+    }
     let online = if opts.offline_only {
         "skipped (--offline)".to_string()
     } else {

@@ -3,6 +3,7 @@
 //! copies that packages ship, `batch` cuts shuffled batches.
 pub mod batch;
 pub mod fetch;
+pub mod folder;
 pub mod idx;
 pub mod offline;
 
@@ -31,6 +32,8 @@ pub const SOURCE_FILE: &str = "SOURCE";
 pub enum DatasetKind {
     Mnist,
     FashionMnist,
+    /// Your own images: every PNG and JPEG under --data-dir (see data::folder).
+    Folder,
 }
 
 impl DatasetKind {
@@ -38,15 +41,17 @@ impl DatasetKind {
         match self {
             DatasetKind::Mnist => "mnist",
             DatasetKind::FashionMnist => "fashion-mnist",
+            DatasetKind::Folder => "folder",
         }
     }
 
-    /// Class names by label, for legends.
-    pub fn class_names(self) -> [&'static str; 10] {
-        match self {
-            DatasetKind::Mnist => ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
+    /// Class names by label, for legends (a folder's come from its sub-folders).
+    pub fn class_names(self) -> Vec<String> {
+        let names: &[&str] = match self {
+            DatasetKind::Mnist => &["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
+            DatasetKind::Folder => &[],
             // Zalando's fashion-mnist README, "Labels".
-            DatasetKind::FashionMnist => [
+            DatasetKind::FashionMnist => &[
                 "T-shirt/top",
                 "Trouser",
                 "Pullover",
@@ -58,7 +63,8 @@ impl DatasetKind {
                 "Bag",
                 "Ankle boot",
             ],
-        }
+        };
+        names.iter().map(|s| s.to_string()).collect()
     }
 
     /// The default folder for this data set: `data/<name>`.
@@ -83,6 +89,27 @@ pub enum DataError {
     },
     #[error(transparent)]
     Idx(#[from] idx::IdxError),
+    #[error(
+        "{0} is not a folder (--dataset folder reads the PNG and JPEG files under --data-dir)"
+    )]
+    NotAFolder(PathBuf),
+    #[error("{0}: an image folder is read at a model's input size (train --dataset folder, or a run of it), not as MNIST-style files")]
+    FolderNeedsModel(PathBuf),
+    #[error("{0} holds no PNG or JPEG images that could be read")]
+    NoImages(PathBuf),
+    #[error("{path}: {cause}")]
+    Io {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("{path}: the cache just written does not read back: {why}")]
+    Cache { path: PathBuf, why: String },
+    #[error("the model takes {model:?} (c, h, w) images, the {kind} data are {data:?}; set model.input_shape = {data:?} or use another data set")]
+    ShapeMismatch {
+        kind: DatasetKind,
+        model: [i64; 3],
+        data: [i64; 3],
+    },
     #[error("{images}: {n_images} images but {labels}: {n_labels} labels")]
     CountMismatch {
         images: PathBuf,
@@ -92,11 +119,13 @@ pub enum DataError {
     },
 }
 
-/// One split: images `[n, 1, 28, 28]` as bytes (0-255) and labels `[n]` as i64, on the CPU.
+/// One split: images `[n, c, h, w]` as bytes (0-255) and labels `[n]` as i64, on the CPU.
 #[derive(Debug)]
 pub struct Split {
     pub images: Tensor,
     pub labels: Tensor,
+    /// The memory map the images live in (image folders' caches), kept alive with them.
+    pub backing: Option<std::sync::Arc<memmap2::Mmap>>,
 }
 
 impl Split {
@@ -121,12 +150,23 @@ impl Split {
         Split {
             images: self.images.narrow(0, start, len),
             labels: self.labels.narrow(0, start, len),
+            backing: self.backing.clone(),
         }
     }
 
     /// Images as float in [0, 1] on `device`, as the seed feeds the model (x / 255).
     pub fn images_f32(&self, device: Device) -> Tensor {
-        self.images.to_device(device).to_kind(Kind::Float) / 255.0
+        to_unit_float(&self.images.to_device(device))
+    }
+}
+
+/// Model input from stored images: bytes become x / 255 (as the seed feeds the model); floats
+/// pass through.
+pub fn to_unit_float(images: &Tensor) -> Tensor {
+    if images.kind() == Kind::Uint8 {
+        images.to_kind(Kind::Float) / 255.0
+    } else {
+        images.shallow_clone()
     }
 }
 
@@ -135,6 +175,8 @@ pub struct Dataset {
     pub kind: DatasetKind,
     pub train: Split,
     pub test: Split,
+    /// Class names by label.
+    pub classes: Vec<String>,
 }
 
 /// Which split of a data set.
@@ -150,11 +192,62 @@ pub fn load(kind: DatasetKind, dir: &Path) -> Result<Dataset, DataError> {
         kind,
         train: load_split(kind, dir, Which::Train)?,
         test: load_split(kind, dir, Which::Test)?,
+        classes: kind.class_names(),
     })
+}
+
+/// The data set of a run's config from `dir`: MNIST-style IDX files, or an image folder at the
+/// model's input size; checks that the images fit the model.
+pub fn open(
+    config: &crate::config::TrainConfig,
+    dir: &Path,
+    quiet: bool,
+) -> Result<Dataset, DataError> {
+    let kind = config.data.dataset;
+    if kind == DatasetKind::Folder {
+        return folder::load(
+            dir,
+            &config.data.folder_options(config.model.input_shape, quiet),
+        );
+    }
+    check_idx_shape(kind, config.model.input_shape)?;
+    load(kind, dir)
+}
+
+/// One split of a run's data set (an IDX data set reads only that split's files).
+pub fn open_split(
+    config: &crate::config::TrainConfig,
+    dir: &Path,
+    which: Which,
+) -> Result<(Split, Vec<String>), DataError> {
+    let kind = config.data.dataset;
+    if kind == DatasetKind::Folder {
+        let d = open(config, dir, true)?;
+        let split = if which == Which::Train {
+            d.train
+        } else {
+            d.test
+        };
+        return Ok((split, d.classes));
+    }
+    check_idx_shape(kind, config.model.input_shape)?;
+    Ok((load_split(kind, dir, which)?, kind.class_names()))
+}
+
+/// MNIST and Fashion-MNIST images are [1, 28, 28].
+fn check_idx_shape(kind: DatasetKind, model: [i64; 3]) -> Result<(), DataError> {
+    let data = [1, ROWS as i64, COLS as i64];
+    if model != data {
+        return Err(DataError::ShapeMismatch { kind, model, data });
+    }
+    Ok(())
 }
 
 /// Loads one split (its two files) of a data set from `dir`.
 pub fn load_split(kind: DatasetKind, dir: &Path, which: Which) -> Result<Split, DataError> {
+    if kind == DatasetKind::Folder {
+        return Err(DataError::FolderNeedsModel(dir.to_path_buf()));
+    }
     let (images, labels) = match which {
         Which::Train => (FILES[0], FILES[1]),
         Which::Test => (FILES[2], FILES[3]),
@@ -183,6 +276,7 @@ pub fn load_split(kind: DatasetKind, dir: &Path, which: Which) -> Result<Split, 
     Ok(Split {
         images: Tensor::from_slice(&im.data).view([n, 1, ROWS as i64, COLS as i64]),
         labels: Tensor::from_slice(&lb.data).to_kind(Kind::Int64),
+        backing: None,
     })
 }
 

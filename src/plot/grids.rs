@@ -2,7 +2,7 @@
 //! reconstructions (`reconstruct`), draws from the prior (`sample`) and a walk between two test
 //! images' latent means (`interpolate`). Each is an image grid drawn into a chart: a title, and
 //! where the grid has coordinates (manifold, interpolation) axes that give them.
-use image::GrayImage;
+use image::RgbImage;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use tch::{Device, Kind, Tensor};
@@ -15,7 +15,7 @@ use crate::model::Vae;
 const TARGET: u32 = 900;
 
 /// Pixels per image pixel: grids grow to about TARGET, by a factor of 1 to 4.
-fn scale(img: &GrayImage) -> f64 {
+fn scale(img: &RgbImage) -> f64 {
     let (w, h) = img.dimensions();
     (TARGET as f64 / w.max(h).max(1) as f64).clamp(1.0, 4.0)
 }
@@ -28,7 +28,7 @@ pub struct Axis {
 }
 
 pub struct ImageGridFigure {
-    pub image: GrayImage,
+    pub image: RgbImage,
     pub title: String,
     pub x: Option<Axis>,
     pub y: Option<Axis>,

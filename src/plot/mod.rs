@@ -10,7 +10,7 @@ pub mod run;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
-use image::GrayImage;
+use image::RgbImage;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -120,7 +120,7 @@ impl From<std::io::Error> for PlotError {
 /// decoded images fills a chart whose axes give their coordinates.
 pub fn blit<DB: DrawingBackend, CT: plotters::coord::CoordTranslate>(
     area: &DrawingArea<DB, CT>,
-    img: &GrayImage,
+    img: &RgbImage,
 ) -> DrawResult {
     let (xr, yr) = area.get_pixel_range();
     let (w, h) = (
@@ -133,9 +133,9 @@ pub fn blit<DB: DrawingBackend, CT: plotters::coord::CoordTranslate>(
         let sy = (y * ih / h).min(ih - 1);
         for x in 0..w {
             let sx = (x * iw / w).min(iw - 1);
-            let v = img.get_pixel(sx, sy).0[0];
+            let [r, g, b] = img.get_pixel(sx, sy).0;
             // strip_coord_spec keeps the area's own origin: draw in its local pixels.
-            root.draw_pixel((x as i32, y as i32), &RGBColor(v, v, v))
+            root.draw_pixel((x as i32, y as i32), &RGBColor(r, g, b))
                 .map_err(|e| e.to_string())?;
         }
     }

@@ -28,11 +28,16 @@ impl RunData<'_> {
     }
 
     pub fn split(&self, loaded: &Loaded, which: Which) -> Result<Split> {
+        Ok(self.split_and_classes(loaded, which)?.0)
+    }
+
+    /// The split and the data set's class names (by label).
+    pub fn split_and_classes(&self, loaded: &Loaded, which: Which) -> Result<(Split, Vec<String>)> {
         let dir = self
             .data_dir
             .map(Path::to_path_buf)
             .unwrap_or_else(|| loaded.config.data.dir());
-        data::load_split(loaded.config.data.dataset, &dir, which).with_context(|| {
+        data::open_split(&loaded.config, &dir, which).with_context(|| {
             format!(
                 "the images of run {} (pass --data-dir to point elsewhere)",
                 self.run.display()
@@ -83,7 +88,8 @@ pub fn latent_plot(
     format: Format,
 ) -> Result<PathBuf> {
     let loaded = src.model()?;
-    let split = src.split(&loaded, which)?.limit(limit);
+    let (split, classes) = src.split_and_classes(&loaded, which)?;
+    let split = split.limit(limit);
     let z = latent_means(&loaded.vae, &split.images_f32(src.device));
     let what = format!(
         "{} {} {} images",
@@ -95,12 +101,8 @@ pub fn latent_plot(
             "training"
         }
     );
-    let fig = LatentFigure::new(
-        &z,
-        &split.labels,
-        &loaded.config.data.dataset.class_names(),
-        &what,
-    );
+    let names: Vec<&str> = classes.iter().map(String::as_str).collect();
+    let fig = LatentFigure::new(&z, &split.labels, &names, &what);
     let path = out_path(src.run, out, "latent", format);
     render(&fig, &path, format)?;
     Ok(path)
