@@ -109,15 +109,17 @@ else
 fi
 
 say ""
-say "## Fashion-MNIST, 3 epochs, same seed: --cuda-graph on vs off"
+say "## Fashion-MNIST, 3 epochs, same seed: --cuda-graph on vs off (and on with --stream-data)"
 for form in on off; do
   step "train-graph-$form" 240 "$bin" train --dataset fashion-mnist --data-dir "$data" \
     --device cuda --cuda-graph "$form" --epochs 3 --out "$work/graph-$form" --quiet
 done
+step "train-graph-on-stream" 120 "$bin" train --dataset fashion-mnist --data-dir "$data" \
+  --device cuda --cuda-graph on --stream-data --epochs 3 --out "$work/graph-on-stream" --quiet
 say ""
 say "| --cuda-graph | epoch | train loss | test loss | s/epoch |"
 say "|---|---|---|---|---|"
-for form in on off; do
+for form in on off on-stream; do
   [ -f "$work/graph-$form/metrics.csv" ] && tail -n +2 "$work/graph-$form/metrics.csv" \
     | awk -F, -v f="$form" '{ printf "| %s | %s | %.3f | %.3f | %.2f |\n", f, $1, $2, $5, $8 }' >> "$report"
 done

@@ -65,6 +65,7 @@ fn time_form(images: &Tensor, form: StepForm, bs: i64, cfg: &BenchConfig) -> Res
         vae: &model.vae,
         images,
         r_loss_factor: config.train.r_loss_factor,
+        stream: false,
     };
     let mode = match form {
         StepForm::Eager => CudaGraphMode::Off,
@@ -83,13 +84,13 @@ fn time_form(images: &Tensor, form: StepForm, bs: i64, cfg: &BenchConfig) -> Res
     step.begin_epoch();
     for i in 0..cfg.warm_up as i64 {
         let idx = batch(i, &mut perm);
-        step.run(&idx)?;
+        step.run(&idx, None)?;
     }
     sync(cfg.device);
     let t0 = Instant::now();
     for i in cfg.warm_up as i64..total {
         let idx = batch(i, &mut perm);
-        step.run(&idx)?;
+        step.run(&idx, None)?;
     }
     sync(cfg.device);
     let seconds = t0.elapsed().as_secs_f64();

@@ -97,6 +97,11 @@ pub struct TrainArgs {
     /// Image folders: where the decoded cache goes [default: <data dir>/.vae-tch-cache].
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Keep the training images in host memory (an image folder's memory-mapped cache) and
+    /// stream each batch to the GPU, prefetched through pinned memory: for sets bigger than the
+    /// GPU's memory. Without it they are copied to the GPU whole.
+    #[arg(long)]
+    pub stream_data: bool,
     /// auto (CUDA when present), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,

@@ -260,6 +260,9 @@ pub struct DataConfig {
     /// Image folders: where the decoded cache goes [default: <data dir>/.vae-tch-cache].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache_dir: Option<PathBuf>,
+    /// Keep the training images in host memory and stream each batch to the device (for sets
+    /// bigger than the GPU's memory); otherwise they go to the device whole.
+    pub stream: bool,
 }
 
 impl Default for DataConfig {
@@ -273,6 +276,7 @@ impl Default for DataConfig {
             test_fraction: 0.1,
             split_seed: 42,
             cache_dir: None,
+            stream: false,
         }
     }
 }

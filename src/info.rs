@@ -109,6 +109,10 @@ pub fn report() -> String {
         };
         line(&format!("data {kind}"), what);
     }
+    line(
+        "image cache",
+        "<data dir>/.vae-tch-cache per image folder (train --cache-dir to move it)".into(),
+    );
     out
 }
 

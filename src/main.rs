@@ -162,6 +162,9 @@ fn new_run_config(a: &TrainArgs) -> Result<TrainConfig> {
     if a.cache_dir.is_some() {
         c.data.cache_dir = a.cache_dir.clone();
     }
+    if a.stream_data {
+        c.data.stream = true;
+    }
     c.validate()?;
     Ok(c)
 }
@@ -182,6 +185,9 @@ fn run_train(a: TrainArgs) -> Result<()> {
             }
             if a.cache_dir.is_some() {
                 config.data.cache_dir = a.cache_dir.clone();
+            }
+            if a.stream_data {
+                config.data.stream = true;
             }
             TrainJob {
                 run: run.clone(),

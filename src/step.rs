@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use crate::cuda_graph::{self, CudaGraph, GraphError};
+use crate::data::prefetch::Prefetcher;
 use crate::loss;
 use crate::model::Vae;
 use crate::optim::KerasAdam;
@@ -62,19 +63,28 @@ pub enum StepError {
 /// Warm-up steps before the capture (PyTorch's examples use 3).
 const WARM_UP_STEPS: usize = 3;
 
-/// What a step works on: the model and the training images on the step's device, as bytes
-/// (each batch becomes x / 255) or floats in [0, 1].
+/// What a step works on: the model and the training images, as bytes (each batch becomes
+/// x / 255) or floats in [0, 1]: on the step's device, or with `stream` on the host (CPU), each
+/// batch then prefetched and copied to the device (crate::data::prefetch).
 pub struct StepData<'a> {
     pub vae: &'a Vae,
     pub images: &'a Tensor,
     pub r_loss_factor: f64,
+    pub stream: bool,
+}
+
+/// What a captured graph reads before each replay.
+enum GraphInput {
+    /// The batch's indices into the device-resident training images.
+    Index(Tensor),
+    /// The batch's images themselves (streamed from the host).
+    Images(Tensor),
 }
 
 /// The captured graph and its static input.
 struct Graphed {
     graph: CudaGraph,
-    /// The batch's indices into the training images, read by the graph.
-    idx: Tensor,
+    input: GraphInput,
 }
 
 pub struct TrainStep<'a> {
@@ -83,12 +93,14 @@ pub struct TrainStep<'a> {
     /// Sum over the images stepped on of (loss, r_loss, kl_loss), f64 on the device.
     sums: Tensor,
     graphed: Option<Graphed>,
+    prefetch: Option<Prefetcher>,
 }
 
-/// Queues one step's work: forward, loss, backward, the optimizer's update (with the host step
-/// count when `count`, else device scalars only, as captured), the losses into `sums`.
-fn queue_step(data: &StepData, opt: &mut KerasAdam, sums: &mut Tensor, idx: &Tensor, count: bool) {
-    let x = crate::data::to_unit_float(&data.images.index_select(0, idx));
+/// Queues one step's work on the batch `x` (on the device): forward, loss, backward, the
+/// optimizer's update (with the host step count when `count`, else device scalars only, as
+/// captured), the losses into `sums`.
+fn queue_step(data: &StepData, opt: &mut KerasAdam, sums: &mut Tensor, x: &Tensor, count: bool) {
+    let x = crate::data::to_unit_float(x);
     let out = data.vae.forward(&x, true);
     let p = loss::vae_loss(
         &out.reconstruction,
@@ -103,7 +115,7 @@ fn queue_step(data: &StepData, opt: &mut KerasAdam, sums: &mut Tensor, idx: &Ten
     } else {
         opt.queue_update();
     }
-    let len = idx.size()[0] as f64;
+    let len = x.size()[0] as f64;
     tch::no_grad(|| {
         let parts = Tensor::stack(&[p.loss.detach(), p.r_loss, p.kl_loss], 0);
         *sums += parts.to_kind(Kind::Double) * len;
@@ -114,11 +126,15 @@ impl<'a> TrainStep<'a> {
     /// The eager form.
     pub fn eager(data: StepData<'a>, opt: KerasAdam) -> TrainStep<'a> {
         let sums = Tensor::zeros([3], (Kind::Double, opt.device()));
+        let prefetch = data
+            .stream
+            .then(|| Prefetcher::new(data.images, opt.device()));
         TrainStep {
             data,
             opt,
             sums,
             graphed: None,
+            prefetch,
         }
     }
 
@@ -169,7 +185,11 @@ impl<'a> TrainStep<'a> {
             });
         }
         let device = self.opt.device();
-        let idx = Tensor::arange(batch_size, (Kind::Int64, device));
+        let input = if self.data.stream {
+            GraphInput::Images(self.data.images.narrow(0, 0, batch_size).to_device(device))
+        } else {
+            GraphInput::Index(Tensor::arange(batch_size, (Kind::Int64, device)))
+        };
         // Everything a step changes: parameters, gradients, m, v, the loss sums and BatchNorm's
         // moving statistics.
         let mut state: Vec<Tensor> = self
@@ -184,7 +204,13 @@ impl<'a> TrainStep<'a> {
         let steps_left = self.opt.steps_left();
         let mut graph = CudaGraph::new(device_index)?;
         let (data, opt, sums) = (&self.data, &mut self.opt, &mut self.sums);
-        let captured = graph.capture(WARM_UP_STEPS, || queue_step(data, opt, sums, &idx, false));
+        let captured = graph.capture(WARM_UP_STEPS, || {
+            let x = match &input {
+                GraphInput::Index(idx) => data.images.index_select(0, idx),
+                GraphInput::Images(x) => x.shallow_clone(),
+            };
+            queue_step(data, opt, sums, &x, false)
+        });
         // Undo the warm-up (and whatever a failed capture ran) on the default stream.
         tch::no_grad(|| {
             for (dst, src) in state.iter().zip(&saved) {
@@ -195,7 +221,7 @@ impl<'a> TrainStep<'a> {
             self.opt.refill();
         }
         captured?;
-        self.graphed = Some(Graphed { graph, idx });
+        self.graphed = Some(Graphed { graph, input });
         Ok(())
     }
 
@@ -213,18 +239,42 @@ impl<'a> TrainStep<'a> {
         self.opt.refill();
     }
 
-    /// One optimizer step on the training images at `idx` (int64 on the device).
-    pub fn run(&mut self, idx: &Tensor) -> Result<(), GraphError> {
+    /// One optimizer step on the training images at `idx` (int64, on the images' device).
+    /// `next`, the following step's indices, lets a streaming step prefetch them meanwhile.
+    pub fn run(&mut self, idx: &Tensor, next: Option<&Tensor>) -> Result<(), GraphError> {
+        let device = self.opt.device();
+        let x = match &mut self.prefetch {
+            Some(p) => {
+                if p.pending() == 0 {
+                    p.request(idx);
+                }
+                let batch = p.take();
+                if let Some(n) = next {
+                    p.request(n);
+                }
+                // Pinned host memory: the copy does not wait for the device.
+                batch.to_device_(device, batch.kind(), true, false)
+            }
+            None => self.data.images.index_select(0, idx),
+        };
+        let fits = |t: &Tensor| t.size()[0] == x.size()[0];
         match &mut self.graphed {
-            Some(g) if idx.size() == g.idx.size() => {
+            Some(g)
+                if fits(match &g.input {
+                    GraphInput::Index(i) | GraphInput::Images(i) => i,
+                }) =>
+            {
                 if self.opt.steps_left() == Some(0) {
                     self.opt.refill();
                 }
-                g.idx.copy_(idx);
+                match &mut g.input {
+                    GraphInput::Index(i) => i.copy_(idx),
+                    GraphInput::Images(i) => i.copy_(&x),
+                }
                 g.graph.replay()?;
                 self.opt.count_replayed_step();
             }
-            _ => queue_step(&self.data, &mut self.opt, &mut self.sums, idx, true),
+            _ => queue_step(&self.data, &mut self.opt, &mut self.sums, &x, true),
         }
         Ok(())
     }

@@ -54,10 +54,12 @@ pub struct TrainJob {
 /// `evaluate`).
 pub fn evaluate(vae: &Vae, images: &Tensor, r_loss_factor: f64) -> Losses {
     let n = images.size()[0];
+    // The model's device: the images may stay on the host (data.stream).
+    let device = vae.encoder.mu.weight.device();
     tch::no_grad(|| {
-        let mut sums = Tensor::zeros([3], (Kind::Double, images.device()));
-        for (start, len) in batch::ranges(n, inference_batch(images.device())) {
-            let x = data::to_unit_float(&images.narrow(0, start, len));
+        let mut sums = Tensor::zeros([3], (Kind::Double, device));
+        for (start, len) in batch::ranges(n, inference_batch(device)) {
+            let x = data::to_unit_float(&images.narrow(0, start, len).to_device(device));
             let out = vae.forward(&x, false);
             let p = loss::vae_loss(
                 &out.reconstruction,
@@ -142,9 +144,12 @@ pub fn train(job: &TrainJob) -> Result<Vec<EpochRow>> {
     let train_split = data.train.limit(cfg.data.train_limit);
     let test_split = data.test.limit(cfg.data.test_limit);
     // Bytes on the device (a quarter of floats); each batch becomes x / 255 in the step. On the
-    // CPU an image folder's bytes stay in its memory-mapped cache.
-    let train_x = train_split.images.to_device(job.device);
-    let test_x = test_split.images.to_device(job.device);
+    // CPU an image folder's bytes stay in its memory-mapped cache; so do they with
+    // `data.stream`, and each batch is streamed to the device.
+    let stream = cfg.data.stream;
+    let images_at = if stream { Device::Cpu } else { job.device };
+    let train_x = train_split.images.to_device(images_at);
+    let test_x = test_split.images.to_device(images_at);
     let n = train_split.len();
     say(format!(
         "run: {} | device {} | {} train / {} test images | epochs {}..{} of {}",
@@ -188,6 +193,7 @@ pub fn train(job: &TrainJob) -> Result<Vec<EpochRow>> {
         vae,
         images: &train_x,
         r_loss_factor: factor,
+        stream,
     };
     let (mut step, fallback) = TrainStep::new(data, opt, bs, cfg.train.cuda_graph)?;
     if let Some(why) = fallback {
@@ -202,14 +208,17 @@ pub fn train(job: &TrainJob) -> Result<Vec<EpochRow>> {
         step.form(),
         crate::device::describe(job.device)
     ));
-    let recon_x =
-        data::to_unit_float(&test_x.narrow(0, 0, RECONSTRUCTION_IMAGES.min(test_split.len())));
+    let recon_x = data::to_unit_float(
+        &test_x
+            .narrow(0, 0, RECONSTRUCTION_IMAGES.min(test_split.len()))
+            .to_device(job.device),
+    );
     let mut rows = Vec::new();
 
     for epoch in state.epoch..cfg.train.epochs {
         let t0 = Instant::now();
         tch::manual_seed(checkpoint::epoch_seed(cfg.train.seed, epoch) as i64);
-        let batches = batch::shuffled(n, bs, job.device);
+        let batches = batch::shuffled(n, bs, images_at);
         let bar = if job.quiet {
             indicatif::ProgressBar::hidden()
         } else {
@@ -218,7 +227,7 @@ pub fn train(job: &TrainJob) -> Result<Vec<EpochRow>> {
         step.begin_epoch();
         let mut seen = 0i64;
         for (i, idx) in batches.iter().enumerate() {
-            step.run(idx)?;
+            step.run(idx, batches.get(i + 1))?;
             seen += idx.size()[0];
             bar.inc(1);
             // Each read of the running losses waits for the device: only for a visible bar.

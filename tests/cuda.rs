@@ -55,8 +55,19 @@ fn run_form(
     x: &Tensor,
     idx: &[Tensor],
 ) -> (Vec<(String, Tensor)>, Tensor, StepForm) {
+    run_form_on(form, x, idx, false)
+}
+
+/// The same, with `stream`: `x` and `idx` on the CPU, each batch prefetched to the GPU.
+fn run_form_on(
+    form: CudaGraphMode,
+    x: &Tensor,
+    idx: &[Tensor],
+    stream: bool,
+) -> (Vec<(String, Tensor)>, Tensor, StepForm) {
     let cfg = TrainConfig::default();
-    let m = checkpoint::build(&cfg, x.device(), 5);
+    let device = if stream { Device::Cuda(0) } else { x.device() };
+    let m = checkpoint::build(&cfg, device, 5);
     let opt = KerasAdam::with_device_scalars(
         m.vs.variables().into_iter().collect(),
         cfg.optim.clone(),
@@ -66,13 +77,14 @@ fn run_form(
         vae: &m.vae,
         images: x,
         r_loss_factor: 1000.0,
+        stream,
     };
     let (mut step, warning) = TrainStep::new(data, opt, 32, form).unwrap();
     assert_eq!(warning, None);
     step.begin_epoch();
     tch::manual_seed(8);
-    for i in idx {
-        step.run(i).unwrap();
+    for (k, i) in idx.iter().enumerate() {
+        step.run(i, idx.get(k + 1)).unwrap();
     }
     let mut w: Vec<(String, Tensor)> =
         m.vs.variables()
@@ -108,6 +120,25 @@ fn the_graphed_step_trains_like_the_eager_step() {
     }
     eprintln!("eager loss {le:.5}, graphed {lg:.5}; max weight difference {worst:.2e}");
     assert!((le - lg).abs() / le < 1e-3, "eager loss {le}, graphed {lg}");
+    // Streamed from the host through the prefetch thread, into the graph's static batch.
+    let host_idx: Vec<Tensor> = idx.iter().map(|i| i.to_device(Device::Cpu)).collect();
+    let (ws, ss, fs) = run_form_on(
+        CudaGraphMode::On,
+        &x.to_device(Device::Cpu),
+        &host_idx,
+        true,
+    );
+    assert_eq!(fs, StepForm::CudaGraph);
+    let ls = ss.double_value(&[0]) / 300.0;
+    eprintln!("streamed + graphed loss {ls:.5}");
+    assert!(
+        (le - ls).abs() / le < 1e-3,
+        "eager loss {le}, streamed {ls}"
+    );
+    for ((n, a), (_, b)) in we.iter().zip(&ws) {
+        let d = f64::try_from((a - b).abs().max()).unwrap();
+        assert!(d < 1e-2, "{n}: eager and streamed weights differ by {d}");
+    }
 }
 
 #[test]

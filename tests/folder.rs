@@ -159,11 +159,12 @@ fn the_cache_is_hit_missed_after_a_change_and_rebuilt_when_truncated() {
 
 #[test]
 fn the_folder_path_gives_the_idx_paths_tensors_and_losses() {
-    // The fixture: grey 28x28 images written out as PNG files in class folders (lossless), the
-    // folder loaded, and the same splits written back as IDX files; one seed trains both.
+    // The fixture: 300 real Fashion-MNIST (else MNIST, else synthetic) images written out as
+    // PNG files in class folders (lossless), the folder loaded, and the same splits written
+    // back as IDX files; one seed trains both.
     let _g = common::rng_lock();
     let tmp = tempfile::tempdir().unwrap();
-    let (images, labels) = common::synthetic_images(60, 5);
+    let (images, labels) = fixture_images(300);
     let dir = tmp.path().join("pngs");
     for (i, label) in labels.iter().enumerate() {
         let class = dir.join(format!("class{label}"));
@@ -171,12 +172,13 @@ fn the_folder_path_gives_the_idx_paths_tensors_and_losses() {
         let img = GrayImage::from_raw(28, 28, images[i * 784..(i + 1) * 784].to_vec()).unwrap();
         img.save(class.join(format!("{i:03}.png"))).unwrap();
     }
-    let mut cfg = common::tiny_config(&dir, 2, 8);
+    let mut cfg = common::tiny_config(&dir, 2, 32);
     cfg.data.dataset = DatasetKind::Folder;
     let d = vae_tch::data::open(&cfg, &dir, true).unwrap();
     // Every PNG came back byte for byte (compare as sets of images).
-    let all = Tensor::cat(&[&d.train.images, &d.test.images], 0).view([60, 784]);
-    let want = Tensor::from_slice(&images).view([60, 784]);
+    let n = labels.len() as i64;
+    let all = Tensor::cat(&[&d.train.images, &d.test.images], 0).view([n, 784]);
+    let want = Tensor::from_slice(&images).view([n, 784]);
     let key = |t: &Tensor| {
         t.to_kind(Kind::Int64)
             .sum_dim_intlist(1, false, None)
@@ -209,7 +211,7 @@ fn the_folder_path_gives_the_idx_paths_tensors_and_losses() {
         .unwrap()
     };
     let from_folder = run(cfg.clone(), "folder-run");
-    let mut idx_cfg = common::tiny_config(&idx_dir, 2, 8);
+    let mut idx_cfg = common::tiny_config(&idx_dir, 2, 32);
     idx_cfg.data.dataset = DatasetKind::Mnist;
     let from_idx = run(idx_cfg, "idx-run");
     for (a, b) in from_folder.iter().zip(&from_idx) {
@@ -217,4 +219,23 @@ fn the_folder_path_gives_the_idx_paths_tensors_and_losses() {
     }
     let saved = vae_tch::checkpoint::read_config(&tmp.path().join("folder-run")).unwrap();
     assert_eq!((saved.data.test_fraction, saved.data.split_seed), (0.1, 42));
+}
+
+/// The first `n` training images of data/fashion-mnist, else data/mnist (real images, where
+/// setup fetched them), else synthetic ones.
+fn fixture_images(n: usize) -> (Vec<u8>, Vec<u8>) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    for (kind, name) in [
+        (DatasetKind::FashionMnist, "fashion-mnist"),
+        (DatasetKind::Mnist, "mnist"),
+    ] {
+        let dir = root.join(name);
+        if let Ok(split) = vae_tch::data::load_split(kind, &dir, vae_tch::data::Which::Train) {
+            let split = split.limit(Some(n));
+            let images = Vec::<u8>::try_from(&split.images.contiguous().view(-1)).unwrap();
+            let labels = Vec::<u8>::try_from(&split.labels.to_kind(Kind::Uint8)).unwrap();
+            return (images, labels);
+        }
+    }
+    common::synthetic_images(n, 5)
 }

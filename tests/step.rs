@@ -55,13 +55,14 @@ fn the_eager_step_is_the_hand_written_loop_bit_for_bit() {
         vae: &b.vae,
         images: &x,
         r_loss_factor: 1000.0,
+        stream: false,
     };
     let (mut step, warning) = TrainStep::new(data, opt_b, 8, CudaGraphMode::Auto).unwrap();
     assert_eq!((step.form(), warning), (StepForm::Eager, None));
     step.begin_epoch();
     tch::manual_seed(4);
     for i in &idx {
-        step.run(i).unwrap();
+        step.run(i, None).unwrap();
     }
     assert!(
         step.sums().equal(&want_sums),
@@ -92,6 +93,7 @@ fn cuda_graph_on_is_refused_on_the_cpu_and_auto_is_eager() {
             vae: &m.vae,
             images: &x,
             r_loss_factor: 1000.0,
+            stream: false,
         };
         match TrainStep::new(data, opt, 8, mode) {
             Ok((step, warning)) => {

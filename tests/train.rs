@@ -221,3 +221,26 @@ fn resume_with_batch_norm_and_dropout_is_bit_equal() {
             > 0.0
     );
 }
+
+#[test]
+fn streaming_the_batches_from_the_host_gives_the_same_weights() {
+    // --stream-data: the images stay on the host and a thread prefetches each batch; the same
+    // batches in the same order, so the same numbers bit for bit.
+    let _g = common::rng_lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    common::write_synthetic(&data, 44, 8); // batch 8: five full batches and one of 4
+    let (direct, streamed) = (tmp.path().join("direct"), tmp.path().join("streamed"));
+    train(&job(&direct, common::tiny_config(&data, 2, 8), false)).unwrap();
+    let mut cfg = common::tiny_config(&data, 2, 8);
+    cfg.data.stream = true;
+    train(&job(&streamed, cfg, false)).unwrap();
+    let (a, b) = (
+        weights(&direct.join("checkpoint/model.safetensors")),
+        weights(&streamed.join("checkpoint/model.safetensors")),
+    );
+    for (name, t) in &a {
+        assert!(t.equal(&b[name]), "{name} differs");
+    }
+    assert!(checkpoint::read_config(&streamed).unwrap().data.stream);
+}

@@ -6,6 +6,7 @@ pub mod fetch;
 pub mod folder;
 pub mod idx;
 pub mod offline;
+pub mod prefetch;
 
 use std::path::{Path, PathBuf};
 
