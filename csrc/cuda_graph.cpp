@@ -14,6 +14,8 @@
 #include <exception>
 #include <string>
 
+#include "ffi_guard.h"
+
 #ifdef VAE_TCH_CUDA_GRAPHS
 #include <optional>
 
@@ -23,20 +25,8 @@
 #endif
 
 namespace {
-thread_local std::string last_error;
-
-template <typename F>
-const char *guarded(F &&f) {
-  try {
-    f();
-    return nullptr;
-  } catch (const std::exception &e) {
-    last_error = e.what();
-  } catch (...) {
-    last_error = "unknown C++ exception";
-  }
-  return last_error.c_str();
-}
+using vae_tch::guarded;
+using vae_tch::last_error;
 
 #ifdef VAE_TCH_CUDA_GRAPHS
 struct Graph {

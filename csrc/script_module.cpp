@@ -9,25 +9,15 @@
 // next call on the same thread; no C++ exception crosses the FFI.
 #include <exception>
 #include <string>
+
+#include "ffi_guard.h"
 #include <unordered_map>
 
 #include <torch/csrc/jit/api/module.h>
 
 namespace {
-thread_local std::string last_error;
-
-template <typename F>
-const char *guarded(F &&f) {
-  try {
-    f();
-    return nullptr;
-  } catch (const std::exception &e) {
-    last_error = e.what();
-  } catch (...) {
-    last_error = "unknown C++ exception";
-  }
-  return last_error.c_str();
-}
+using vae_tch::guarded;
+using vae_tch::last_error;
 
 torch::jit::Module *as_module(void *m) {
   if (m == nullptr) throw std::invalid_argument("null module handle");

@@ -117,9 +117,6 @@ fn new_run_config(a: &TrainArgs) -> Result<TrainConfig> {
         };
     }
     set!(c.data.dataset, a.dataset, d.data.dataset);
-    if a.data_dir.is_some() {
-        c.data.dir = a.data_dir.clone();
-    }
     set!(c.train.batch_size, a.batch_size, d.train.batch_size);
     set!(c.optim.learning_rate, a.lr, d.optim.learning_rate);
     set!(
@@ -134,17 +131,11 @@ fn new_run_config(a: &TrainArgs) -> Result<TrainConfig> {
         a.reconstruction_every,
         d.train.reconstruction_every
     );
-    if let Some(e) = a.epochs {
-        c.train.epochs = e;
-    }
     if a.train_limit.is_some() {
         c.data.train_limit = a.train_limit;
     }
     if a.test_limit.is_some() {
         c.data.test_limit = a.test_limit;
-    }
-    if let Some(mode) = a.cuda_graph {
-        c.train.cuda_graph = mode;
     }
     if let Some(shape) = &a.input_shape {
         c.model.input_shape = [shape[0], shape[1], shape[2]];
@@ -159,14 +150,28 @@ fn new_run_config(a: &TrainArgs) -> Result<TrainConfig> {
     if let Some(f) = a.test_fraction {
         c.data.test_fraction = f;
     }
+    apply_run_flags(&mut c, a);
+    c.validate()?;
+    Ok(c)
+}
+
+/// The flags a resumed run may change too: epochs, where the data is, how it trains.
+fn apply_run_flags(c: &mut TrainConfig, a: &TrainArgs) {
+    if let Some(e) = a.epochs {
+        c.train.epochs = e;
+    }
+    if a.data_dir.is_some() {
+        c.data.dir = a.data_dir.clone();
+    }
+    if let Some(mode) = a.cuda_graph {
+        c.train.cuda_graph = mode;
+    }
     if a.cache_dir.is_some() {
         c.data.cache_dir = a.cache_dir.clone();
     }
     if a.stream_data {
         c.data.stream = true;
     }
-    c.validate()?;
-    Ok(c)
 }
 
 fn run_train(a: TrainArgs) -> Result<()> {
@@ -174,21 +179,7 @@ fn run_train(a: TrainArgs) -> Result<()> {
     let job = match &a.resume {
         Some(run) => {
             let mut config = checkpoint::read_config(run)?;
-            if let Some(e) = a.epochs {
-                config.train.epochs = e;
-            }
-            if a.data_dir.is_some() {
-                config.data.dir = a.data_dir.clone();
-            }
-            if let Some(mode) = a.cuda_graph {
-                config.train.cuda_graph = mode;
-            }
-            if a.cache_dir.is_some() {
-                config.data.cache_dir = a.cache_dir.clone();
-            }
-            if a.stream_data {
-                config.data.stream = true;
-            }
+            apply_run_flags(&mut config, &a);
             TrainJob {
                 run: run.clone(),
                 config,
