@@ -87,6 +87,15 @@ struct Graphed {
     input: GraphInput,
 }
 
+impl Graphed {
+    /// The batch size the graph was captured for.
+    fn rows(&self) -> i64 {
+        match &self.input {
+            GraphInput::Index(t) | GraphInput::Images(t) => t.size()[0],
+        }
+    }
+}
+
 pub struct TrainStep<'a> {
     data: StepData<'a>,
     opt: KerasAdam,
@@ -243,38 +252,38 @@ impl<'a> TrainStep<'a> {
     /// `next`, the following step's indices, lets a streaming step prefetch them meanwhile.
     pub fn run(&mut self, idx: &Tensor, next: Option<&Tensor>) -> Result<(), GraphError> {
         let device = self.opt.device();
-        let x = match &mut self.prefetch {
-            Some(p) => {
-                if p.pending() == 0 {
-                    p.request(idx);
-                }
-                let batch = p.take();
-                if let Some(n) = next {
-                    p.request(n);
-                }
-                // Pinned host memory: the copy does not wait for the device.
-                batch.to_device_(device, batch.kind(), true, false)
+        let streamed = self.prefetch.as_mut().map(|p| {
+            if p.pending() == 0 {
+                p.request(idx);
             }
-            None => self.data.images.index_select(0, idx),
-        };
-        let fits = |t: &Tensor| t.size()[0] == x.size()[0];
+            let batch = p.take();
+            if let Some(n) = next {
+                p.request(n);
+            }
+            // Pinned host memory: the copy does not wait for the device.
+            batch.to_device_(device, batch.kind(), true, false)
+        });
+        let rows = idx.size()[0];
         match &mut self.graphed {
-            Some(g)
-                if fits(match &g.input {
-                    GraphInput::Index(i) | GraphInput::Images(i) => i,
-                }) =>
-            {
+            Some(g) if g.rows() == rows => {
                 if self.opt.steps_left() == Some(0) {
                     self.opt.refill();
                 }
-                match &mut g.input {
-                    GraphInput::Index(i) => i.copy_(idx),
-                    GraphInput::Images(i) => i.copy_(&x),
+                match (&mut g.input, &streamed) {
+                    (GraphInput::Images(i), Some(x)) => i.copy_(x),
+                    (GraphInput::Index(i), _) => i.copy_(idx),
+                    (GraphInput::Images(_), None) => {
+                        unreachable!("a streamed graph has a prefetcher")
+                    }
                 }
                 g.graph.replay()?;
                 self.opt.count_replayed_step();
             }
-            _ => queue_step(&self.data, &mut self.opt, &mut self.sums, &x, true),
+            _ => {
+                // Eager (or a batch of another size): gather here unless streamed.
+                let x = streamed.unwrap_or_else(|| self.data.images.index_select(0, idx));
+                queue_step(&self.data, &mut self.opt, &mut self.sums, &x, true)
+            }
         }
         Ok(())
     }
