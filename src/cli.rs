@@ -83,7 +83,6 @@ pub struct TrainArgs {
         long,
         value_name = "C,H,W",
         value_delimiter = ',',
-        num_args = 3,
         conflicts_with = "resume"
     )]
     pub input_shape: Option<Vec<i64>>,

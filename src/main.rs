@@ -138,10 +138,20 @@ fn new_run_config(a: &TrainArgs) -> Result<TrainConfig> {
         c.data.test_limit = a.test_limit;
     }
     if let Some(shape) = &a.input_shape {
-        c.model.input_shape = [shape[0], shape[1], shape[2]];
+        let &[ch, h, w] = shape.as_slice() else {
+            anyhow::bail!(
+                "--input-shape {}: expected three numbers C,H,W (e.g. 3,64,64)",
+                shape
+                    .iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+        };
+        c.model.input_shape = [ch, h, w];
         // The decoder's last layer gives the channels.
         if let Some(last) = c.model.decoder_conv_t_filters.last_mut() {
-            *last = shape[0];
+            *last = ch;
         }
     }
     if let Some(r) = a.resize {

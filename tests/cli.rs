@@ -348,3 +348,67 @@ fn the_faces_preset_trains_on_an_rgb_folder_end_to_end() {
     let legend = image::open(run.join("latent.png")).unwrap();
     assert!(legend.width() > 0);
 }
+
+#[test]
+fn image_folder_flags_name_what_is_wrong() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = vae_tch(
+        &[
+            "train",
+            "--dataset",
+            "folder",
+            "--input-shape",
+            "3,64",
+            "--out",
+            "r",
+        ],
+        tmp.path(),
+    );
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("--input-shape 3,64: expected three numbers C,H,W"),
+        "{}",
+        text(&o)
+    );
+    let o = vae_tch(
+        &[
+            "train",
+            "--dataset",
+            "folder",
+            "--data-dir",
+            "nowhere",
+            "--device",
+            "cpu",
+            "--out",
+            "r",
+        ],
+        tmp.path(),
+    );
+    assert!(!o.status.success());
+    assert!(text(&o).contains("nowhere is not a folder"), "{}", text(&o));
+    let o = vae_tch(&["data", "fetch", "folder"], tmp.path());
+    assert!(!o.status.success());
+    assert!(text(&o).contains("nothing to fetch"), "{}", text(&o));
+    // MNIST-style data with a model of another input size is refused before any tensor is made.
+    common::write_synthetic(&tmp.path().join("data"), 8, 4);
+    let o = vae_tch(
+        &[
+            "train",
+            "--data-dir",
+            "data",
+            "--input-shape",
+            "3,28,28",
+            "--device",
+            "cpu",
+            "--out",
+            "r2",
+        ],
+        tmp.path(),
+    );
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("the mnist data are [1, 28, 28]"),
+        "{}",
+        text(&o)
+    );
+}
