@@ -28,6 +28,11 @@ pub enum ConfigError {
     },
 }
 
+/// Models above these are refused before any tensor is made: 500 million parameters is 8 GB with
+/// Adam's state; 200 million values per image in one layer is 25.6 GB for a batch of 32.
+pub const MAX_PARAMS: u64 = 500_000_000;
+pub const MAX_ACTIVATION: u64 = 200_000_000;
+
 fn invalid(field: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         field,
@@ -111,6 +116,68 @@ impl VaeConfig {
                 (h, w)
             })
             .collect()
+    }
+
+    /// The parameter count (BatchNorm statistics included), from the config alone, saturating:
+    /// checked before any tensor is made.
+    pub fn param_estimate(&self) -> u64 {
+        let u = |v: i64| v.max(0) as u64;
+        let mut n = 0u64;
+        let mut c_in = u(self.input_shape[0]);
+        for (&f, &k) in self
+            .encoder_conv_filters
+            .iter()
+            .zip(&self.encoder_conv_kernel_size)
+        {
+            n = n.saturating_add(c_in.saturating_mul(u(f)).saturating_mul(u(k * k)) + u(f));
+            c_in = u(f);
+        }
+        let flat = self
+            .encoder_sizes()
+            .last()
+            .map_or(0, |&(h, w)| c_in.saturating_mul(u(h)).saturating_mul(u(w)));
+        let latent = u(self.latent_dim);
+        // mu, log_var and the decoder's Dense, weights and biases.
+        n = n
+            .saturating_add(flat.saturating_mul(latent).saturating_mul(3))
+            .saturating_add(latent.saturating_mul(2))
+            .saturating_add(flat);
+        let mut c_in = *self.encoder_conv_filters.last().unwrap_or(&0) as u64;
+        for (&f, &k) in self
+            .decoder_conv_t_filters
+            .iter()
+            .zip(&self.decoder_conv_t_kernel_size)
+        {
+            n = n.saturating_add(c_in.saturating_mul(u(f)).saturating_mul(u(k * k)) + u(f));
+            c_in = u(f);
+        }
+        if self.use_batch_norm {
+            let m = self.decoder_conv_t_filters.len().saturating_sub(1);
+            let bn: u64 = self
+                .encoder_conv_filters
+                .iter()
+                .chain(&self.decoder_conv_t_filters[..m])
+                .map(|&f| 4 * u(f))
+                .sum();
+            n = n.saturating_add(bn);
+        }
+        n
+    }
+
+    /// The most values one image makes in any layer output (input included), saturating.
+    pub fn largest_activation(&self) -> u64 {
+        let u = |v: i64| v.max(0) as u64;
+        let [c, h, w] = self.input_shape;
+        let mut most = u(c).saturating_mul(u(h)).saturating_mul(u(w));
+        let layers = self
+            .encoder_conv_filters
+            .iter()
+            .zip(self.encoder_sizes())
+            .chain(self.decoder_conv_t_filters.iter().zip(self.decoder_sizes()));
+        for (&f, (h, w)) in layers {
+            most = most.max(u(f).saturating_mul(u(h)).saturating_mul(u(w)));
+        }
+        most
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -198,6 +265,28 @@ impl VaeConfig {
             return Err(invalid(
                 "model.latent_dim",
                 format!("{} is below 1", self.latent_dim),
+            ));
+        }
+        let act = self.largest_activation();
+        if act > MAX_ACTIVATION {
+            return Err(invalid(
+                "model.input_shape",
+                format!(
+                    "{:?}: the largest layer output holds {act} values per image ({:.1} GB a batch of 32 as float32), more than the {MAX_ACTIVATION} vae-tch allows",
+                    self.input_shape,
+                    act as f64 * 32.0 * 4e-9
+                ),
+            ));
+        }
+        let params = self.param_estimate();
+        if params > MAX_PARAMS {
+            return Err(invalid(
+                "model",
+                format!(
+                    "about {params} parameters ({:.1} GB as float32, {:.1} GB with Adam's state): more than the {MAX_PARAMS} vae-tch allows; lower latent_dim, the filters or the input size",
+                    params as f64 * 4e-9,
+                    params as f64 * 16e-9
+                ),
             ));
         }
         if !(0.0..1.0).contains(&self.dropout_rate) {

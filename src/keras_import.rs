@@ -328,6 +328,14 @@ pub fn read_keras_weights(
         }
     }
     let d = dec_dense[0];
+    for (l, want) in [(mu, latent), (log_var, latent), (d, flat)] {
+        if l.bias.0 != [want] {
+            return Err(bad(format!(
+                "{}: bias of shape {:?}, the model needs [{want}]",
+                l.path, l.bias.0
+            )));
+        }
+    }
     // (latent, h*w*c) columns in (h, w, c) order -> [c*h*w, latent]; the bias likewise.
     let k = tensor(&d.kernel)
         .view([latent, h, w, c])

@@ -160,14 +160,17 @@ fn new_run_config(a: &TrainArgs) -> Result<TrainConfig> {
     if let Some(f) = a.test_fraction {
         c.data.test_fraction = f;
     }
-    apply_run_flags(&mut c, a);
+    apply_run_flags(&mut c, a)?;
     c.validate()?;
     Ok(c)
 }
 
 /// The flags a resumed run may change too: epochs, where the data is, how it trains.
-fn apply_run_flags(c: &mut TrainConfig, a: &TrainArgs) {
+fn apply_run_flags(c: &mut TrainConfig, a: &TrainArgs) -> Result<()> {
     if let Some(e) = a.epochs {
+        if e == 0 {
+            anyhow::bail!("--epochs 0: train at least one epoch");
+        }
         c.train.epochs = e;
     }
     if a.data_dir.is_some() {
@@ -182,6 +185,7 @@ fn apply_run_flags(c: &mut TrainConfig, a: &TrainArgs) {
     if a.stream_data {
         c.data.stream = true;
     }
+    Ok(())
 }
 
 fn run_train(a: TrainArgs) -> Result<()> {
@@ -189,7 +193,15 @@ fn run_train(a: TrainArgs) -> Result<()> {
     let job = match &a.resume {
         Some(run) => {
             let mut config = checkpoint::read_config(run)?;
-            apply_run_flags(&mut config, &a);
+            apply_run_flags(&mut config, &a)?;
+            let done = checkpoint::read_state(run)?.epoch;
+            if config.train.epochs < done {
+                anyhow::bail!(
+                    "--epochs {}: {} already has {done} epochs done; pass --epochs N with N above {done} to train on",
+                    config.train.epochs,
+                    run.display()
+                );
+            }
             TrainJob {
                 run: run.clone(),
                 config,

@@ -71,24 +71,24 @@ pub fn read(path: &Path) -> Result<Vec<EpochRow>, csv::Error> {
 }
 
 /// Keeps the rows of epochs up to `epoch` (a run resumed from an older checkpoint may have
-/// logged epochs that are being redone).
+/// logged epochs that are being redone). The file is rewritten atomically (a temporary file,
+/// then a rename), so a kill at that moment loses no row; an unchanged file is left alone.
 pub fn truncate_after(path: &Path, epoch: usize) -> Result<(), csv::Error> {
     if !path.exists() {
         return Ok(());
     }
-    let rows: Vec<EpochRow> = read(path)?
-        .into_iter()
-        .filter(|r| r.epoch <= epoch)
-        .collect();
-    let mut w = csv::Writer::from_path(path)?;
+    let all = read(path)?;
+    let rows: Vec<&EpochRow> = all.iter().filter(|r| r.epoch <= epoch).collect();
+    if rows.len() == all.len() {
+        return Ok(());
+    }
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(!rows.is_empty())
+        .from_writer(Vec::new());
     for r in &rows {
         w.serialize(r)?;
     }
-    if rows.is_empty() {
-        drop(w);
-        std::fs::write(path, "")?;
-        return Ok(());
-    }
-    w.flush()?;
+    let bytes = w.into_inner().map_err(|e| e.into_error())?;
+    crate::fsutil::write_atomic(path, &bytes)?;
     Ok(())
 }

@@ -143,6 +143,14 @@ pub fn train(job: &TrainJob) -> Result<Vec<EpochRow>> {
     }
     let train_split = data.train.limit(cfg.data.train_limit);
     let test_split = data.test.limit(cfg.data.test_limit);
+    for (split, what) in [(&train_split, "training"), (&test_split, "test")] {
+        if split.is_empty() {
+            bail!(
+                "{}: no {what} images: training needs at least one of each (the test split gives the test loss and the figures)",
+                data_dir.display()
+            );
+        }
+    }
     // Bytes on the device (a quarter of floats); each batch becomes x / 255 in the step. On the
     // CPU an image folder's bytes stay in its memory-mapped cache; so do they with
     // `data.stream`, and each batch is streamed to the device.

@@ -233,6 +233,20 @@ fn train_and_resume_from_the_command_line() {
         "{}",
         text(&o)
     );
+    // Fewer epochs than done, or none, are errors that say what to pass.
+    let o = vae_tch(&["train", "--resume", "run", "--epochs", "1"], tmp.path());
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("--epochs 1: run already has 2 epochs done"),
+        "{}",
+        text(&o)
+    );
+    let o = vae_tch(&["train", "--resume", "run", "--epochs", "0"], tmp.path());
+    assert!(
+        text(&o).contains("--epochs 0: train at least one epoch"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]

@@ -18,7 +18,7 @@ fn reads_raw_and_gzip_idx() {
     write(&tmp.path().join("a"), &raw);
     write(&tmp.path().join("a.gz"), &idx::gzip(&raw));
     for name in ["a", "a.gz"] {
-        let got = idx::read_images(&tmp.path().join(name), 28, 28).unwrap();
+        let got = idx::read_images(&tmp.path().join(name), 28, 28, None).unwrap();
         assert_eq!(got.dims, [2, 28, 28]);
         assert_eq!(got.data, data);
     }
@@ -29,7 +29,7 @@ fn bad_idx_files_are_errors_naming_the_file() {
     let tmp = tempfile::tempdir().unwrap();
     let good = idx::encode(&[2, 28, 28], &vec![0u8; 2 * 784]);
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("empty", vec![], "holds 0"),
+        ("empty", vec![], "is empty (0 bytes), not an IDX file"),
         (
             "magic",
             [&[0u8, 0, 0x0d, 3][..], &good[4..]].concat(),
@@ -71,18 +71,59 @@ fn bad_idx_files_are_errors_naming_the_file() {
     for (name, bytes, msg) in cases {
         let path = tmp.path().join(name);
         write(&path, &bytes);
-        let err = idx::read_images(&path, 28, 28).unwrap_err().to_string();
+        let err = idx::read_images(&path, 28, 28, None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(&path.display().to_string()), "{name}: {err}");
         assert!(err.contains(msg), "{name}: {err}");
     }
     let labels = tmp.path().join("labels");
     write(&labels, &idx::encode(&[3], &[1, 10, 2]));
-    let err = idx::read_labels(&labels, 10).unwrap_err().to_string();
+    let err = idx::read_labels(&labels, 10, None).unwrap_err().to_string();
     assert!(err.contains("labels below 10, found 10"), "{err}");
-    let err = idx::read_images(&tmp.path().join("nope"), 28, 28)
+    let err = idx::read_images(&tmp.path().join("nope"), 28, 28, None)
         .unwrap_err()
         .to_string();
     assert!(err.contains("nope"), "{err}");
+    let folder = tmp.path().join("a-folder");
+    std::fs::create_dir(&folder).unwrap();
+    let err = idx::read_images(&folder, 28, 28, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("a-folder: is a folder, not an IDX file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_lying_header_allocates_nothing_and_limits_read_only_what_they_need() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A 2 KB file whose header claims 2.7 million images (2.1 GB): a truncation error naming
+    // the sizes, after reading what is there (nothing reserved from the header).
+    let path = tmp.path().join("liar");
+    let mut bytes = idx::encode(&[2, 28, 28], &vec![7u8; 2 * 784]);
+    bytes[4..8].copy_from_slice(&2_700_000u32.to_be_bytes());
+    write(&path, &bytes);
+    let err = idx::read_images(&path, 28, 28, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("header promises 2116800000 bytes") && err.contains("holds 1568"),
+        "{err}"
+    );
+    // The first 2 images of it are there: a limit reads them and stops.
+    let two = idx::read_images(&path, 28, 28, Some(2)).unwrap();
+    assert_eq!((two.dims.clone(), two.data.len()), (vec![2, 28, 28], 1568));
+    // A valid multi-member gzip (two members concatenated) reads whole.
+    let raw = idx::encode(&[3, 28, 28], &vec![5u8; 3 * 784]);
+    let multi = [idx::gzip(&raw[..1000]), idx::gzip(&raw[1000..])].concat();
+    let path = tmp.path().join("multi.gz");
+    write(&path, &multi);
+    assert_eq!(
+        idx::read_images(&path, 28, 28, None).unwrap().data.len(),
+        3 * 784
+    );
 }
 
 #[test]

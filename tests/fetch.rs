@@ -80,7 +80,7 @@ fn good_download_is_verified_and_written() {
     assert_eq!(used, base);
     assert_eq!(std::fs::read(tmp.path().join("x.gz")).unwrap(), b);
     assert_eq!(
-        idx::read_images(&tmp.path().join("x.gz"), 28, 28)
+        idx::read_images(&tmp.path().join("x.gz"), 28, 28, None)
             .unwrap()
             .data,
         vec![7u8; 784]

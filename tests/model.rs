@@ -336,3 +336,44 @@ fn the_faces_model_counts_equal_keras_summary() {
     assert!(text.contains("Non-trainable params: 320"), "{text}");
     assert!(text.contains("VAE total params: 2,650,067"), "{text}");
 }
+
+#[test]
+fn model_sizes_are_estimated_and_absurd_ones_refused_before_any_tensor() {
+    // The estimate is the exact count (Keras's, as summary gives it) for both models.
+    let faces = VaeConfig {
+        input_shape: [3, 128, 128],
+        encoder_conv_strides: vec![2, 2, 2, 2],
+        decoder_conv_t_filters: vec![64, 64, 32, 3],
+        decoder_conv_t_strides: vec![2, 2, 2, 2],
+        latent_dim: 200,
+        use_batch_norm: true,
+        use_dropout: true,
+        ..VaeConfig::default()
+    };
+    for cfg in [VaeConfig::default(), faces] {
+        let (_vs, vae) = model(&cfg);
+        let (e, d) = summary::counts(&vae);
+        assert_eq!(cfg.param_estimate(), (e + d) as u64);
+    }
+    // --latent-dim 1000000000: 3 x 3136 x 1e9 parameters, refused by validate, not by malloc.
+    let huge = VaeConfig {
+        latent_dim: 1_000_000_000,
+        ..VaeConfig::default()
+    };
+    let err = huge.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("parameters") && err.contains("latent_dim"),
+        "{err}"
+    );
+    let wide = VaeConfig {
+        input_shape: [1, 100_000, 100_000],
+        encoder_conv_strides: vec![1, 1, 1, 1],
+        decoder_conv_t_strides: vec![1, 1, 1, 1],
+        ..VaeConfig::default()
+    };
+    let err = wide.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("model.input_shape") && err.contains("values per image"),
+        "{err}"
+    );
+}

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
@@ -40,6 +40,8 @@ pub enum IdxError {
         expected: u64,
         actual: u64,
     },
+    #[error("{path}: {what}")]
+    NotAFile { path: PathBuf, what: &'static str },
     #[error("{path}: {actual} bytes of data after the header, expected {expected}")]
     TrailingBytes {
         path: PathBuf,
@@ -62,16 +64,33 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> IdxError + '_ {
     }
 }
 
-/// Reads an IDX file of `ndim` dimensions, gzip'd or raw.
+/// Reads an IDX file of `ndim` dimensions, gzip'd (one or more members) or raw.
 pub fn read(path: &Path, ndim: u8) -> Result<IdxArray, IdxError> {
+    read_first(path, ndim, None)
+}
+
+/// The same, reading only the first `limit` items (along the first dimension) when given: the
+/// rest of the file is neither read nor checked.
+pub fn read_first(path: &Path, ndim: u8, limit: Option<u64>) -> Result<IdxArray, IdxError> {
+    let meta = std::fs::metadata(path).map_err(io_err(path))?;
+    let not_a_file = |what| IdxError::NotAFile {
+        path: path.to_path_buf(),
+        what,
+    };
+    if meta.is_dir() {
+        return Err(not_a_file("is a folder, not an IDX file"));
+    }
+    if meta.len() == 0 {
+        return Err(not_a_file("is empty (0 bytes), not an IDX file"));
+    }
     let mut file = BufReader::new(File::open(path).map_err(io_err(path))?);
     let mut head = [0u8; 2];
     let n = read_up_to(&mut file, &mut head).map_err(io_err(path))?;
     let chained = std::io::Cursor::new(head[..n].to_vec()).chain(file);
     if n == 2 && head == [0x1f, 0x8b] {
-        parse(path, GzDecoder::new(chained), ndim)
+        parse(path, MultiGzDecoder::new(chained), ndim, limit)
     } else {
-        parse(path, chained, ndim)
+        parse(path, chained, ndim, limit)
     }
 }
 
@@ -86,7 +105,12 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(filled)
 }
 
-fn parse(path: &Path, mut r: impl Read, ndim: u8) -> Result<IdxArray, IdxError> {
+fn parse(
+    path: &Path,
+    mut r: impl Read,
+    ndim: u8,
+    limit: Option<u64>,
+) -> Result<IdxArray, IdxError> {
     let truncated = |actual: u64, expected: u64| IdxError::Truncated {
         path: path.to_path_buf(),
         expected,
@@ -113,15 +137,23 @@ fn parse(path: &Path, mut r: impl Read, ndim: u8) -> Result<IdxArray, IdxError> 
         }
         dims.push(u32::from_be_bytes(b));
     }
-    let expected: u64 = dims.iter().map(|&d| d as u64).product();
-    if expected > MAX_BYTES {
+    let total: u64 = dims.iter().map(|&d| d as u64).product();
+    if total > MAX_BYTES {
         return Err(IdxError::BadDims {
             path: path.to_path_buf(),
             dims,
             expected: format!("at most {MAX_BYTES} bytes in all"),
         });
     }
-    let mut data = Vec::with_capacity(expected as usize);
+    // Only the items asked for; the header's count is not trusted for any reservation: the
+    // buffer grows with what the stream really holds.
+    let item: u64 = dims.iter().skip(1).map(|&d| d as u64).product();
+    let take = match limit {
+        Some(l) if ndim > 0 && l < dims[0] as u64 => l,
+        _ => dims.first().map_or(1, |&d| d as u64),
+    };
+    let expected = take * item;
+    let mut data = Vec::new();
     (&mut r)
         .take(expected)
         .read_to_end(&mut data)
@@ -129,21 +161,32 @@ fn parse(path: &Path, mut r: impl Read, ndim: u8) -> Result<IdxArray, IdxError> 
     if (data.len() as u64) < expected {
         return Err(truncated(data.len() as u64, expected));
     }
-    let mut rest = Vec::new();
-    r.read_to_end(&mut rest).map_err(io_err(path))?;
-    if !rest.is_empty() {
+    if expected < total {
+        let mut dims = dims;
+        dims[0] = take as u32;
+        return Ok(IdxArray { dims, data });
+    }
+    // Anything after the data is counted without keeping it.
+    let rest = std::io::copy(&mut r, &mut std::io::sink()).map_err(io_err(path))?;
+    if rest > 0 {
         return Err(IdxError::TrailingBytes {
             path: path.to_path_buf(),
             expected,
-            actual: expected + rest.len() as u64,
+            actual: expected + rest,
         });
     }
     Ok(IdxArray { dims, data })
 }
 
-/// Reads an image file `[n, rows, cols]` and checks the image size.
-pub fn read_images(path: &Path, rows: u32, cols: u32) -> Result<IdxArray, IdxError> {
-    let a = read(path, 3)?;
+/// Reads an image file `[n, rows, cols]` (the first `limit` images when given) and checks the
+/// image size.
+pub fn read_images(
+    path: &Path,
+    rows: u32,
+    cols: u32,
+    limit: Option<u64>,
+) -> Result<IdxArray, IdxError> {
+    let a = read_first(path, 3, limit)?;
     if a.dims[1] != rows || a.dims[2] != cols {
         return Err(IdxError::BadDims {
             path: path.to_path_buf(),
@@ -154,9 +197,10 @@ pub fn read_images(path: &Path, rows: u32, cols: u32) -> Result<IdxArray, IdxErr
     Ok(a)
 }
 
-/// Reads a label file `[n]` and checks that every label is below `classes`.
-pub fn read_labels(path: &Path, classes: u8) -> Result<IdxArray, IdxError> {
-    let a = read(path, 1)?;
+/// Reads a label file `[n]` (the first `limit` labels when given) and checks that every label
+/// is below `classes`.
+pub fn read_labels(path: &Path, classes: u8, limit: Option<u64>) -> Result<IdxArray, IdxError> {
+    let a = read_first(path, 1, limit)?;
     if let Some(bad) = a.data.iter().find(|&&l| l >= classes) {
         return Err(IdxError::BadDims {
             path: path.to_path_buf(),

@@ -212,7 +212,13 @@ pub fn open(
         );
     }
     check_idx_shape(kind, config.model.input_shape)?;
-    load(kind, dir)
+    let d = &config.data;
+    Ok(Dataset {
+        kind,
+        train: load_split_first(kind, dir, Which::Train, d.train_limit)?,
+        test: load_split_first(kind, dir, Which::Test, d.test_limit)?,
+        classes: kind.class_names(),
+    })
 }
 
 /// One split of a run's data set (an IDX data set reads only that split's files).
@@ -246,6 +252,17 @@ fn check_idx_shape(kind: DatasetKind, model: [i64; 3]) -> Result<(), DataError> 
 
 /// Loads one split (its two files) of a data set from `dir`.
 pub fn load_split(kind: DatasetKind, dir: &Path, which: Which) -> Result<Split, DataError> {
+    load_split_first(kind, dir, which, None)
+}
+
+/// The same, reading only the first `limit` examples when given (the rest of the files is
+/// neither read nor kept).
+pub fn load_split_first(
+    kind: DatasetKind,
+    dir: &Path,
+    which: Which,
+    limit: Option<usize>,
+) -> Result<Split, DataError> {
     if kind == DatasetKind::Folder {
         return Err(DataError::FolderNeedsModel(dir.to_path_buf()));
     }
@@ -254,7 +271,7 @@ pub fn load_split(kind: DatasetKind, dir: &Path, which: Which) -> Result<Split, 
         Which::Test => (FILES[2], FILES[3]),
     };
     for name in [images, labels] {
-        if !dir.join(name).is_file() {
+        if !dir.join(name).exists() {
             return Err(DataError::Missing {
                 kind,
                 dir: dir.to_path_buf(),
@@ -263,8 +280,9 @@ pub fn load_split(kind: DatasetKind, dir: &Path, which: Which) -> Result<Split, 
         }
     }
     let (ip, lp) = (dir.join(images), dir.join(labels));
-    let im = idx::read_images(&ip, ROWS, COLS)?;
-    let lb = idx::read_labels(&lp, 10)?;
+    let limit = limit.map(|l| l as u64);
+    let im = idx::read_images(&ip, ROWS, COLS, limit)?;
+    let lb = idx::read_labels(&lp, 10, limit)?;
     if im.dims[0] != lb.dims[0] {
         return Err(DataError::CountMismatch {
             images: ip,

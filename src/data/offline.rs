@@ -50,9 +50,9 @@ pub fn fashion_from_debian(src: &Path, dir: &Path, install: bool) -> Result<Sour
     for (i, name) in FILES.iter().enumerate() {
         let from = src.join(name);
         let arr = if i % 2 == 0 {
-            idx::read_images(&from, ROWS, COLS)?
+            idx::read_images(&from, ROWS, COLS, None)?
         } else {
-            idx::read_labels(&from, 10)?
+            idx::read_labels(&from, 10, None)?
         };
         counts.push(arr.dims[0]);
         let bytes = std::fs::read(&from).with_context(|| format!("reading {}", from.display()))?;

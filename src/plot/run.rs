@@ -87,9 +87,18 @@ pub fn latent_plot(
     out: Option<&Path>,
     format: Format,
 ) -> Result<PathBuf> {
+    if limit == Some(0) {
+        bail!("--limit 0: plot at least one image");
+    }
     let loaded = src.model()?;
     let (split, classes) = src.split_and_classes(&loaded, which)?;
     let split = split.limit(limit);
+    if split.is_empty() {
+        bail!(
+            "the {which:?} split of run {} has no images to plot",
+            src.run.display()
+        );
+    }
     let z = latent_means(&loaded.vae, &split.images_f32(src.device));
     let what = format!(
         "{} {} {} images",
@@ -117,6 +126,9 @@ pub fn manifold(
 ) -> Result<PathBuf> {
     if !(2..=100).contains(&n) {
         bail!("--n {n}: a manifold needs 2 to 100 points a side");
+    }
+    if spacing == Spacing::Linear && !(range.is_finite() && range > 0.0 && range <= 100.0) {
+        bail!("--range {range}: the half-width of the linear grid must be a number in (0, 100]");
     }
     let loaded = src.model()?;
     let path = out_path(src.run, out, "manifold", Format::Png);

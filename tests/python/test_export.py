@@ -110,3 +110,23 @@ def test_import_keras_rejects_a_file_of_another_model(tmp_path):
     with pytest.raises(subprocess.CalledProcessError) as e:
         vae_tch("import-keras", str(path), "--out", "x", cwd=tmp_path)
     assert "other.h5" in e.value.stderr and "Conv2D" in e.value.stderr
+
+
+def test_import_keras_names_a_bias_of_the_wrong_length(tmp_path):
+    import h5py
+    import subprocess
+
+    _, _, vae = keras_seed.build()
+    path = tmp_path / "seed.weights.h5"
+    vae.save_weights(path)
+    with h5py.File(path, "r+") as f:
+        # The decoder's Dense bias (3136 values) cut to 100: once an unchecked view's panic.
+        names = []
+        f.visit(lambda n: names.append(n) if n.endswith("vars/1") and f[n].shape == (3136,) else None)
+        assert names, "no decoder Dense bias found"
+        del f[names[0]]
+        f.create_dataset(names[0], data=np.zeros(100, np.float32))
+    with pytest.raises(subprocess.CalledProcessError) as e:
+        vae_tch("import-keras", str(path), "--out", "x", cwd=tmp_path)
+    assert "bias of shape [100], the model needs [3136]" in e.value.stderr
+    assert "panicked" not in e.value.stderr
