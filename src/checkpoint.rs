@@ -27,7 +27,7 @@ pub const STATE_FILE: &str = "state.toml";
 pub enum CheckpointError {
     #[error("{0} is not a vae-tch run folder (no config.toml)")]
     NotARun(PathBuf),
-    #[error("{0} has no checkpoint yet (no checkpoint/state.toml): nothing to resume")]
+    #[error("{0} has no finished epoch yet (no checkpoint/state.toml)")]
     NoCheckpoint(PathBuf),
     #[error(transparent)]
     Config(#[from] ConfigError),

@@ -221,6 +221,9 @@ pub struct ImportKerasArgs {
     /// A TOML config for another architecture than the seed's.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Import weights even if some are NaN or infinite.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// What every figure command takes.

@@ -353,7 +353,13 @@ pub fn read_keras_weights(
 /// Creates the run folder `out` from a Keras weight file: config.toml (with epochs = 0), the
 /// weights as a checkpoint, a fresh optimizer state. `export`, `train --resume` and the plots
 /// accept it.
-pub fn import(path: &Path, out: &Path, mut config: TrainConfig) -> Result<(), ImportError> {
+/// Unless `force`, weights with NaN or infinite values are refused (naming the tensor).
+pub fn import(
+    path: &Path,
+    out: &Path,
+    mut config: TrainConfig,
+    force: bool,
+) -> Result<(), ImportError> {
     config.train.epochs = 0;
     config
         .validate()
@@ -365,6 +371,24 @@ pub fn import(path: &Path, out: &Path, mut config: TrainConfig) -> Result<(), Im
         });
     }
     let weights = read_keras_weights(path, &config)?;
+    if !force {
+        for (name, t) in &weights {
+            let bad = t
+                .isfinite()
+                .logical_not()
+                .sum(tch::Kind::Int64)
+                .int64_value(&[]);
+            if bad > 0 {
+                return Err(ImportError::Layout {
+                    path: path.into(),
+                    message: format!(
+                        "{name} has {bad} NaN or infinite values (of {}); pass --force to import it anyway",
+                        t.numel()
+                    ),
+                });
+            }
+        }
+    }
     let model = checkpoint::build(&config, Device::Cpu, config.train.seed);
     checkpoint::set_weights(&model.vs, &weights, path)?;
     std::fs::create_dir_all(out).map_err(|cause| ImportError::Io {

@@ -17,6 +17,7 @@ pub mod model;
 pub mod optim;
 pub mod plot;
 pub mod progress;
+pub mod runlock;
 pub mod safetensors_io;
 pub mod script;
 pub mod step;

@@ -33,13 +33,33 @@ fn tune_malloc() {
     }
 }
 
+/// Exit status of an internal error (a panic): EX_SOFTWARE of sysexits.h. Usage errors exit 2
+/// (clap), runtime errors 1.
+const EXIT_INTERNAL: u8 = 70;
+
 fn main() -> ExitCode {
     tune_malloc();
-    match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+    let cli = Cli::parse();
+    // A panic is a bug: one line that says so, no backtrace wall (RUST_BACKTRACE=1 shows it).
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::env::var_os("RUST_BACKTRACE").is_some() {
+            default_hook(info);
+        }
+    }));
+    match std::panic::catch_unwind(|| run(cli)) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
+        }
+        Err(panic) => {
+            let message = vae_tch::cuda_graph::panic_message(&panic);
+            let first = message.lines().next().unwrap_or("panic");
+            eprintln!(
+                "internal error: {first} (please report it with the command that caused it; RUST_BACKTRACE=1 shows where)"
+            );
+            ExitCode::from(EXIT_INTERNAL)
         }
     }
 }
@@ -194,7 +214,8 @@ fn run_train(a: TrainArgs) -> Result<()> {
         Some(run) => {
             let mut config = checkpoint::read_config(run)?;
             apply_run_flags(&mut config, &a)?;
-            let done = checkpoint::read_state(run)?.epoch;
+            // A run with no finished epoch resumes from the beginning (train says so).
+            let done = checkpoint::read_state(run).map_or(0, |s| s.epoch);
             if config.train.epochs < done {
                 anyhow::bail!(
                     "--epochs {}: {} already has {done} epochs done; pass --epochs N with N above {done} to train on",
@@ -314,7 +335,7 @@ fn run_import_keras(a: ImportKerasArgs) -> Result<()> {
             c
         }
     };
-    keras_import::import(&a.weights, &a.out, config)
+    keras_import::import(&a.weights, &a.out, config, a.force)
         .with_context(|| format!("importing {} into {}", a.weights.display(), a.out.display()))?;
     println!(
         "{}: run folder from {} (epoch 0; `vae-tch train --resume {} --epochs N` trains on)",

@@ -95,23 +95,33 @@ pub fn train(job: &TrainJob) -> Result<Vec<EpochRow>> {
     let cfg = &job.config;
     cfg.validate()?;
     let run = &job.run;
-    let state = if job.resume {
+    std::fs::create_dir_all(run)
+        .with_context(|| format!("creating the run folder {}", run.display()))?;
+    // One trainer per run folder; held until this returns (or the process ends).
+    let _lock = crate::runlock::RunLock::acquire(run)?;
+    let has_epoch = checkpoint::read_state(run).is_ok();
+    let state = if job.resume && has_epoch {
         let state = checkpoint::read_state(run)?;
         metrics::truncate_after(&run.join(METRICS_FILE), state.epoch)
             .with_context(|| format!("rewriting {}", run.join(METRICS_FILE).display()))?;
         state
     } else {
-        if run.join(CONFIG_FILE).exists() {
+        if !job.resume && has_epoch {
             bail!(
                 "{} already holds a run: pass --resume {} to continue it, or another --out",
                 run.display(),
                 run.display()
             );
         }
+        if run.join(CONFIG_FILE).exists() && !job.quiet {
+            // A run stopped before its first epoch ended: nothing to keep, start it again.
+            eprintln!(
+                "{}: no finished epoch to resume; starting the run from the beginning",
+                run.display()
+            );
+        }
         TrainState::at(0, 0, cfg.train.seed)
     };
-    std::fs::create_dir_all(run)
-        .with_context(|| format!("creating the run folder {}", run.display()))?;
     crate::fsutil::write_atomic(&run.join(CONFIG_FILE), cfg.to_toml().as_bytes())
         .with_context(|| format!("writing {}", run.join(CONFIG_FILE).display()))?;
 
@@ -183,7 +193,7 @@ pub fn train(job: &TrainJob) -> Result<Vec<EpochRow>> {
     } else {
         KerasAdam::new(params, cfg.optim.clone())
     };
-    if job.resume {
+    if job.resume && has_epoch {
         checkpoint::load_weights(
             &model.vs,
             &checkpoint::checkpoint_dir(run).join(checkpoint::MODEL_FILE),

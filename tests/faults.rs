@@ -148,3 +148,85 @@ fn rewriting_metrics_on_resume_is_atomic_and_keeps_earlier_epochs() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn a_second_trainer_on_the_same_run_is_refused_with_the_first_ones_pid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let first = vae_tch::runlock::RunLock::acquire(tmp.path()).unwrap();
+    let err = vae_tch::runlock::RunLock::acquire(tmp.path())
+        .err()
+        .expect("the second lock must fail")
+        .to_string();
+    assert!(
+        err.contains(&format!("PID {}", std::process::id())) && err.contains("another vae-tch"),
+        "{err}"
+    );
+    drop(first);
+    vae_tch::runlock::RunLock::acquire(tmp.path()).unwrap();
+}
+
+#[test]
+fn a_run_without_a_finished_epoch_can_be_started_again_or_resumed() {
+    let tmp = tempfile::tempdir().unwrap();
+    common::write_synthetic(&tmp.path().join("data"), 16, 8);
+    // A run killed before its first checkpoint: its folder holds config.toml only.
+    std::fs::create_dir_all(tmp.path().join("r")).unwrap();
+    std::fs::write(tmp.path().join("r/config.toml"), "").unwrap();
+    let args = [
+        "--data-dir",
+        "data",
+        "--device",
+        "cpu",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+    ];
+    let o = vae_tch(&[&["train", "--out", "r"][..], &args].concat(), tmp.path());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no finished epoch to resume"));
+    // The same with --resume: it trains from the start.
+    let r2 = tmp.path().join("r2");
+    std::fs::create_dir_all(&r2).unwrap();
+    std::fs::copy(tmp.path().join("r/config.toml"), r2.join("config.toml")).unwrap();
+    let o = vae_tch(
+        &[
+            "train",
+            "--resume",
+            "r2",
+            "--data-dir",
+            "data",
+            "--device",
+            "cpu",
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(vae_tch::checkpoint::read_state(&r2).unwrap().epoch, 1);
+}
+
+#[test]
+fn figures_say_what_is_missing_or_wrong() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("fresh")).unwrap();
+    std::fs::write(tmp.path().join("fresh/config.toml"), "").unwrap();
+    fails_with(
+        &vae_tch(&["plot-loss", "fresh"], tmp.path()),
+        "has no finished epoch yet",
+    );
+    fails_with(
+        &vae_tch(&["sample", "fresh"], tmp.path()),
+        "has no finished epoch yet",
+    );
+    let run = common::train_tiny_run(tmp.path(), 16, 8, 1, 2);
+    let run = run.to_str().unwrap();
+    fails_with(
+        &vae_tch(&["sample", run, "--out", "noext"], tmp.path()),
+        "figures are written as PNG (.png) or SVG",
+    );
+    std::fs::create_dir_all(tmp.path().join("afolder")).unwrap();
+    fails_with(
+        &vae_tch(&["sample", run, "--out", "afolder"], tmp.path()),
+        "afolder is a folder",
+    );
+}

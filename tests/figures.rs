@@ -240,5 +240,5 @@ fn bad_figure_requests_are_clear_errors() {
         "{:#}",
         figures::plot_loss(&tmp.path().join("none"), None, false, Format::Png).unwrap_err()
     );
-    assert!(err.contains("metrics.csv"), "{err}");
+    assert!(err.contains("none is not a vae-tch run folder"), "{err}");
 }

@@ -79,6 +79,22 @@ pub trait Figure {
 
 /// Renders `fig` to `path` (PNG or SVG), written atomically.
 pub fn render(fig: &impl Figure, path: &Path, format: Format) -> Result<(), PlotError> {
+    let ext = format.extension();
+    if path.is_dir() {
+        return Err(PlotError::Input(format!(
+            "{} is a folder: give a file name ending in .{ext}",
+            path.display()
+        )));
+    }
+    let given = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    if given.as_deref() != Some(ext) {
+        return Err(PlotError::Input(format!(
+            "{}: figures are written as PNG (.png) or SVG (.svg, with --format svg where the command has it); this one needs a name ending in .{ext}",
+            path.display()
+        )));
+    }
     register_font();
     let err = |message: String| PlotError::Draw {
         path: path.to_path_buf(),

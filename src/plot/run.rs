@@ -58,6 +58,18 @@ pub fn plot_loss(
     format: Format,
 ) -> Result<PathBuf> {
     let csv = run.join(METRICS_FILE);
+    if !csv.is_file() {
+        if !run.join(crate::checkpoint::CONFIG_FILE).is_file() {
+            bail!(
+                "{} is not a vae-tch run folder (no config.toml)",
+                run.display()
+            );
+        }
+        bail!(
+            "{} has no finished epoch yet (no metrics.csv)",
+            run.display()
+        );
+    }
     let rows = crate::metrics::read(&csv).with_context(|| format!("reading {}", csv.display()))?;
     if rows.is_empty() {
         bail!("{} has no epochs yet", csv.display());

@@ -130,3 +130,18 @@ def test_import_keras_names_a_bias_of_the_wrong_length(tmp_path):
         vae_tch("import-keras", str(path), "--out", "x", cwd=tmp_path)
     assert "bias of shape [100], the model needs [3136]" in e.value.stderr
     assert "panicked" not in e.value.stderr
+
+
+def test_import_keras_refuses_non_finite_weights_unless_forced(tmp_path):
+    import subprocess
+
+    encoder, _, vae = keras_seed.build()
+    w, b = encoder.get_layer("mu").get_weights()
+    w[0, 0] = np.nan
+    encoder.get_layer("mu").set_weights([w, b])
+    path = tmp_path / "nan.weights.h5"
+    vae.save_weights(path)
+    with pytest.raises(subprocess.CalledProcessError) as e:
+        vae_tch("import-keras", str(path), "--out", "x", cwd=tmp_path)
+    assert "encoder.mu.weight has 1 NaN or infinite values" in e.value.stderr and "--force" in e.value.stderr
+    vae_tch("import-keras", str(path), "--out", "x", "--force", cwd=tmp_path)

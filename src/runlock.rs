@@ -1,0 +1,65 @@
+//! One trainer per run folder: `train` holds an exclusive `flock` on `<run>/.lock`, which holds
+//! the PID of the process that has it. A second trainer on the same folder fails at once with
+//! that PID. The kernel drops the lock when the process ends, however it ends, so a killed run
+//! never leaves a stale lock.
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+pub const LOCK_FILE: &str = ".lock";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("{run} is being trained by another vae-tch (PID {pid}); wait for it or stop it first")]
+    Busy { run: PathBuf, pid: String },
+    #[error("{path}: {cause}")]
+    Io {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+}
+
+/// The held lock; dropping it (or ending the process) releases it.
+pub struct RunLock {
+    _file: File,
+}
+
+impl RunLock {
+    pub fn acquire(run: &Path) -> Result<RunLock, LockError> {
+        let path = run.join(LOCK_FILE);
+        let io = |cause| LockError::Io {
+            path: path.clone(),
+            cause,
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        let got = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+        if !got {
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
+                return Err(io(err));
+            }
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            return Err(LockError::Busy {
+                run: run.to_path_buf(),
+                pid: if pid.trim().is_empty() {
+                    "unknown".into()
+                } else {
+                    pid.trim().to_string()
+                },
+            });
+        }
+        file.set_len(0).map_err(io)?;
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        write!(file, "{}", std::process::id()).map_err(io)?;
+        file.flush().map_err(io)?;
+        Ok(RunLock { _file: file })
+    }
+}
