@@ -10,6 +10,7 @@ pub mod export;
 pub mod fsutil;
 pub mod images;
 pub mod info;
+pub mod interrupt;
 pub mod keras_import;
 pub mod loss;
 pub mod metrics;

@@ -50,6 +50,10 @@ fn main() -> ExitCode {
     match std::panic::catch_unwind(|| run(cli)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
+            if let Some(stop) = e.downcast_ref::<train::Interrupted>() {
+                eprintln!("{stop}");
+                return ExitCode::from(128 + stop.signal as u8);
+            }
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
@@ -210,6 +214,7 @@ fn apply_run_flags(c: &mut TrainConfig, a: &TrainArgs) -> Result<()> {
 
 fn run_train(a: TrainArgs) -> Result<()> {
     let device = device::parse(&a.device)?;
+    vae_tch::interrupt::install();
     let job = match &a.resume {
         Some(run) => {
             let mut config = checkpoint::read_config(run)?;

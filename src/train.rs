@@ -37,6 +37,38 @@ pub fn inference_batch(device: Device) -> i64 {
 /// Refresh the running losses on the progress bar every this many steps (each read syncs).
 const BAR_REFRESH_STEPS: usize = 25;
 
+/// A run stopped by a signal: the last finished epoch's checkpoint is kept.
+#[derive(Debug)]
+pub struct Interrupted {
+    pub signal: i32,
+    /// The epoch (1-based) the signal came in.
+    pub epoch: usize,
+    /// Epochs finished and checkpointed.
+    pub kept: usize,
+    pub run: String,
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = crate::interrupt::name(self.signal);
+        if self.kept == 0 {
+            write!(
+                f,
+                "stopped by {what} during epoch 1: no epoch had finished, nothing is kept; start again with:\n  vae-tch train --resume {}",
+                self.run
+            )
+        } else {
+            write!(
+                f,
+                "stopped by {what} during epoch {}: the checkpoint of epoch {} is kept in {}; resume with:\n  vae-tch train --resume {}",
+                self.epoch, self.kept, self.run, self.run
+            )
+        }
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
 /// What to train and where.
 #[derive(Debug, Clone)]
 pub struct TrainJob {
@@ -245,6 +277,16 @@ pub fn train(job: &TrainJob) -> Result<Vec<EpochRow>> {
         step.begin_epoch();
         let mut seen = 0i64;
         for (i, idx) in batches.iter().enumerate() {
+            if let Some(signal) = crate::interrupt::requested() {
+                bar.finish_and_clear();
+                return Err(Interrupted {
+                    signal,
+                    epoch: epoch + 1,
+                    kept: epoch,
+                    run: run.display().to_string(),
+                }
+                .into());
+            }
             step.run(idx, batches.get(i + 1))?;
             seen += idx.size()[0];
             bar.inc(1);

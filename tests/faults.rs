@@ -230,3 +230,77 @@ fn figures_say_what_is_missing_or_wrong() {
         "afolder is a folder",
     );
 }
+
+#[test]
+fn sigint_and_sigterm_stop_cleanly_keep_the_checkpoint_and_say_how_to_resume() {
+    let tmp = tempfile::tempdir().unwrap();
+    common::write_synthetic(&tmp.path().join("data"), 400, 8);
+    for (sig, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
+        let run = format!("run{sig}");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vae-tch"))
+            .args([
+                "train",
+                "--data-dir",
+                "data",
+                "--device",
+                "cpu",
+                "--epochs",
+                "100",
+                "--batch-size",
+                "8",
+                "--out",
+                &run,
+                "--quiet",
+                "--no-export",
+                "--reconstruction-every",
+                "0",
+            ])
+            .current_dir(tmp.path())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait for the first finished epoch (its checkpoint), then signal mid-run.
+        let state = tmp.path().join(&run).join("checkpoint/state.toml");
+        let t0 = std::time::Instant::now();
+        while !state.exists() {
+            assert!(t0.elapsed().as_secs() < 60, "no epoch finished in 60 s");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        unsafe { libc::kill(child.id() as i32, sig) };
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{err}");
+        assert!(
+            err.contains(&format!("vae-tch train --resume {run}")),
+            "{err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+        // The kept checkpoint resumes.
+        let kept = vae_tch::checkpoint::read_state(&tmp.path().join(&run))
+            .unwrap()
+            .epoch;
+        assert!(kept >= 1);
+        let o = vae_tch(
+            &[
+                "train",
+                "--resume",
+                &run,
+                "--epochs",
+                &(kept + 1).to_string(),
+                "--device",
+                "cpu",
+                "--no-export",
+            ],
+            tmp.path(),
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let rows = vae_tch::metrics::read(&tmp.path().join(&run).join("metrics.csv")).unwrap();
+        let epochs: Vec<usize> = rows.iter().map(|r| r.epoch).collect();
+        assert_eq!(
+            epochs,
+            (1..=kept + 1).collect::<Vec<_>>(),
+            "every epoch once"
+        );
+    }
+}
