@@ -145,6 +145,9 @@ pub struct TrainArgs {
     /// Continue the run in this folder from its last checkpoint.
     #[arg(long, value_name = "RUN")]
     pub resume: Option<PathBuf>,
+    /// With --resume: train on even if the data differ from the run's (its data.toml).
+    #[arg(long, requires = "resume")]
+    pub force: bool,
     /// Training step form on CUDA: auto (a CUDA graph, or eager steps with a warning if the
     /// capture fails), on (the graph or an error), off (eager). The CPU always runs eager
     /// steps. [default: auto, or the run's with --resume]

@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod cuda_graph;
 pub mod data;
+pub mod data_identity;
 pub mod device;
 pub mod export;
 pub mod fsutil;

@@ -234,6 +234,7 @@ fn run_train(a: TrainArgs) -> Result<()> {
                 resume: true,
                 device,
                 quiet: a.quiet,
+                force_data: a.force,
             }
         }
         None => {
@@ -248,6 +249,7 @@ fn run_train(a: TrainArgs) -> Result<()> {
                 resume: false,
                 device,
                 quiet: a.quiet,
+                force_data: a.force,
             }
         }
     };

@@ -10,6 +10,7 @@ use tch::{Device, Kind, Tensor};
 use crate::checkpoint::{self, TrainState, CONFIG_FILE, METRICS_FILE};
 use crate::config::TrainConfig;
 use crate::data::{self, batch, fetch::SourceInfo};
+use crate::data_identity::{self, DataIdentity};
 use crate::loss;
 use crate::metrics::{self, EpochRow, Losses};
 use crate::model::Vae;
@@ -80,6 +81,8 @@ pub struct TrainJob {
     pub device: Device,
     /// No progress bars and no per-epoch lines.
     pub quiet: bool,
+    /// Resume even when the data differ from the run's (data.toml).
+    pub force_data: bool,
 }
 
 /// Mean losses over a split (bytes or floats in [0, 1]), sampling z as the model does (Keras
@@ -154,11 +157,27 @@ pub fn train(job: &TrainJob) -> Result<Vec<EpochRow>> {
         }
         TrainState::at(0, 0, cfg.train.seed)
     };
-    crate::fsutil::write_atomic(&run.join(CONFIG_FILE), cfg.to_toml().as_bytes())
-        .with_context(|| format!("writing {}", run.join(CONFIG_FILE).display()))?;
-
     let data_dir = cfg.data.dir();
     let data = data::open(cfg, &data_dir, job.quiet)?;
+    let identity = DataIdentity {
+        dataset: cfg.data.dataset.to_string(),
+        train_images: data
+            .train
+            .len()
+            .min(cfg.data.train_limit.map_or(i64::MAX, |l| l as i64)),
+        test_images: data
+            .test
+            .len()
+            .min(cfg.data.test_limit.map_or(i64::MAX, |l| l as i64)),
+        fingerprint: data.fingerprint.clone(),
+    };
+    if job.resume && has_epoch && !job.force_data {
+        // Before anything of the run is rewritten: a typo in --data-dir changes nothing.
+        data_identity::check(run, &data_dir, &identity)?;
+    }
+    crate::fsutil::write_atomic(&run.join(CONFIG_FILE), cfg.to_toml().as_bytes())
+        .with_context(|| format!("writing {}", run.join(CONFIG_FILE).display()))?;
+    data_identity::record(run, &identity)?;
     let say = |s: String| {
         if !job.quiet {
             eprintln!("{s}");

@@ -157,6 +157,7 @@ fn a_graphed_run_trains_resumes_and_records_its_form() {
             resume,
             device: dev,
             quiet: true,
+            force_data: false,
         }
     };
     let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));

@@ -237,7 +237,7 @@ fn sigint_and_sigterm_stop_cleanly_keep_the_checkpoint_and_say_how_to_resume() {
     common::write_synthetic(&tmp.path().join("data"), 400, 8);
     for (sig, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
         let run = format!("run{sig}");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_vae-tch"))
+        let child = Command::new(env!("CARGO_BIN_EXE_vae-tch"))
             .args([
                 "train",
                 "--data-dir",
@@ -303,4 +303,29 @@ fn sigint_and_sigterm_stop_cleanly_keep_the_checkpoint_and_say_how_to_resume() {
             "every epoch once"
         );
     }
+}
+
+#[test]
+fn resuming_on_other_data_is_refused_unless_forced_and_a_typo_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    common::write_synthetic(&tmp.path().join("data"), 16, 8);
+    let o = vae_tch(
+        &["train", "--data-dir", "data", "--device", "cpu", "--epochs", "1", "--batch-size", "8", "--out", "r", "--no-export"],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let config = std::fs::read_to_string(tmp.path().join("r/config.toml")).unwrap();
+    // A typo: an error naming the folder, and the run's config is unchanged.
+    let o = vae_tch(&["train", "--resume", "r", "--epochs", "2", "--data-dir", "dta", "--device", "cpu"], tmp.path());
+    fails_with(&o, "dta");
+    assert_eq!(std::fs::read_to_string(tmp.path().join("r/config.toml")).unwrap(), config);
+    // Other data (same format, other images): refused, naming what differs.
+    common::write_synthetic(&tmp.path().join("other"), 24, 8);
+    let args = ["train", "--resume", "r", "--epochs", "2", "--data-dir", "other", "--device", "cpu", "--no-export"];
+    let o = vae_tch(&args, tmp.path());
+    fails_with(&o, "not the data run r was trained on");
+    let text = String::from_utf8_lossy(&o.stderr);
+    assert!(text.contains("24 training / 8 test images (the run's: 16 / 8)") && text.contains("--force"), "{text}");
+    let o = vae_tch(&[&args[..], &["--force"]].concat(), tmp.path());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }

@@ -207,6 +207,7 @@ fn the_folder_path_gives_the_idx_paths_tensors_and_losses() {
             resume: false,
             device: Device::Cpu,
             quiet: true,
+            force_data: false,
         })
         .unwrap()
     };

@@ -19,6 +19,7 @@ fn job(run: &Path, config: TrainConfig, resume: bool) -> TrainJob {
         resume,
         device: Device::Cpu,
         quiet: true,
+        force_data: false,
     }
 }
 

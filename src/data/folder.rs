@@ -439,6 +439,7 @@ pub fn load(dir: &Path, opts: &FolderOptions) -> Result<Dataset, DataError> {
         train: part(0, n_train),
         test: part(n_train, n - n_train),
         classes: header.classes,
+        fingerprint: key,
     })
 }
 

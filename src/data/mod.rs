@@ -178,6 +178,24 @@ pub struct Dataset {
     pub test: Split,
     /// Class names by label.
     pub classes: Vec<String>,
+    /// What identifies the data: the MD5 of the IDX files, or an image folder's cache key (its
+    /// file list, sizes, mtimes, size, resize mode and split).
+    pub fingerprint: String,
+}
+
+/// MD5 of the four IDX files of `dir`, in order (streamed).
+fn idx_fingerprint(dir: &Path) -> Result<String, DataError> {
+    use md5::{Digest, Md5};
+    let mut h = Md5::new();
+    for name in FILES {
+        let path = dir.join(name);
+        let mut f = std::fs::File::open(&path).map_err(|cause| DataError::Io {
+            path: path.clone(),
+            cause,
+        })?;
+        std::io::copy(&mut f, &mut h).map_err(|cause| DataError::Io { path, cause })?;
+    }
+    Ok(format!("{:x}", h.finalize()))
 }
 
 /// Which split of a data set.
@@ -194,6 +212,7 @@ pub fn load(kind: DatasetKind, dir: &Path) -> Result<Dataset, DataError> {
         train: load_split(kind, dir, Which::Train)?,
         test: load_split(kind, dir, Which::Test)?,
         classes: kind.class_names(),
+        fingerprint: idx_fingerprint(dir)?,
     })
 }
 
@@ -218,6 +237,7 @@ pub fn open(
         train: load_split_first(kind, dir, Which::Train, d.train_limit)?,
         test: load_split_first(kind, dir, Which::Test, d.test_limit)?,
         classes: kind.class_names(),
+        fingerprint: idx_fingerprint(dir)?,
     })
 }
 

@@ -83,6 +83,7 @@ pub fn train_tiny_run(
         resume: false,
         device: tch::Device::Cpu,
         quiet: true,
+        force_data: false,
     };
     vae_tch::train::train(&job).expect("training the tiny run");
     run
