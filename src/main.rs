@@ -33,6 +33,23 @@ fn tune_malloc() {
     }
 }
 
+/// A line for errors caused by a full disk (ENOSPC), which libraries report in their own words
+/// ("No space left on device (os error 28)", "Os { code: 28, .. }").
+fn disk_full_hint(e: &anyhow::Error) -> Option<String> {
+    let full = e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.raw_os_error() == Some(libc::ENOSPC))
+    }) || {
+        let text = format!("{e:#}");
+        text.contains("os error 28") || text.contains("code: 28")
+    };
+    full.then(|| {
+        "the disk is full: free some space, then run the same command again (a run continues with \
+         `vae-tch train --resume RUN`; its last complete checkpoint is kept)"
+            .to_string()
+    })
+}
+
 /// Exit status of an internal error (a panic): EX_SOFTWARE of sysexits.h. Usage errors exit 2
 /// (clap), runtime errors 1.
 const EXIT_INTERNAL: u8 = 70;
@@ -55,6 +72,9 @@ fn main() -> ExitCode {
                 return ExitCode::from(128 + stop.signal as u8);
             }
             eprintln!("error: {e:#}");
+            if let Some(hint) = disk_full_hint(&e) {
+                eprintln!("{hint}");
+            }
             ExitCode::FAILURE
         }
         Err(panic) => {
@@ -432,4 +452,19 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         anyhow::bail!("some measurements failed (see above)");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_full_disk_is_named() {
+        let io = std::io::Error::from_raw_os_error(libc::ENOSPC);
+        let e = anyhow::Error::from(io).context("writing runs/x/metrics.csv");
+        assert!(super::disk_full_hint(&e)
+            .unwrap()
+            .contains("the disk is full"));
+        let tch_style = anyhow::anyhow!("IoError(Os {{ code: 28, kind: StorageFull }})");
+        assert!(super::disk_full_hint(&tch_style).is_some());
+        assert!(super::disk_full_hint(&anyhow::anyhow!("other")).is_none());
+    }
 }

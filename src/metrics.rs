@@ -49,19 +49,21 @@ impl EpochRow {
     }
 }
 
-/// Appends one row, writing the header when the file is new.
+/// Appends one row, writing the header when the file is new. The file is rewritten whole
+/// through a temporary file and a rename (it is small), so a full disk or a kill never leaves
+/// half a row.
 pub fn append(path: &Path, row: &EpochRow) -> Result<(), csv::Error> {
-    let new = !path.exists()
-        || std::fs::metadata(path)
-            .map(|m| m.len() == 0)
-            .unwrap_or(true);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
-    let mut w = csv::WriterBuilder::new().has_headers(new).from_writer(file);
+    let mut bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(bytes.is_empty())
+        .from_writer(Vec::new());
     w.serialize(row)?;
-    w.flush()?;
+    bytes.extend(w.into_inner().map_err(|e| e.into_error())?);
+    crate::fsutil::write_atomic(path, &bytes)?;
     Ok(())
 }
 

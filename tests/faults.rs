@@ -310,22 +310,66 @@ fn resuming_on_other_data_is_refused_unless_forced_and_a_typo_changes_nothing() 
     let tmp = tempfile::tempdir().unwrap();
     common::write_synthetic(&tmp.path().join("data"), 16, 8);
     let o = vae_tch(
-        &["train", "--data-dir", "data", "--device", "cpu", "--epochs", "1", "--batch-size", "8", "--out", "r", "--no-export"],
+        &[
+            "train",
+            "--data-dir",
+            "data",
+            "--device",
+            "cpu",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--out",
+            "r",
+            "--no-export",
+        ],
         tmp.path(),
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let config = std::fs::read_to_string(tmp.path().join("r/config.toml")).unwrap();
     // A typo: an error naming the folder, and the run's config is unchanged.
-    let o = vae_tch(&["train", "--resume", "r", "--epochs", "2", "--data-dir", "dta", "--device", "cpu"], tmp.path());
+    let o = vae_tch(
+        &[
+            "train",
+            "--resume",
+            "r",
+            "--epochs",
+            "2",
+            "--data-dir",
+            "dta",
+            "--device",
+            "cpu",
+        ],
+        tmp.path(),
+    );
     fails_with(&o, "dta");
-    assert_eq!(std::fs::read_to_string(tmp.path().join("r/config.toml")).unwrap(), config);
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("r/config.toml")).unwrap(),
+        config
+    );
     // Other data (same format, other images): refused, naming what differs.
     common::write_synthetic(&tmp.path().join("other"), 24, 8);
-    let args = ["train", "--resume", "r", "--epochs", "2", "--data-dir", "other", "--device", "cpu", "--no-export"];
+    let args = [
+        "train",
+        "--resume",
+        "r",
+        "--epochs",
+        "2",
+        "--data-dir",
+        "other",
+        "--device",
+        "cpu",
+        "--no-export",
+    ];
     let o = vae_tch(&args, tmp.path());
     fails_with(&o, "not the data run r was trained on");
     let text = String::from_utf8_lossy(&o.stderr);
-    assert!(text.contains("24 training / 8 test images (the run's: 16 / 8)") && text.contains("--force"), "{text}");
+    assert!(
+        text.contains("24 training / 8 test images (the run's: 16 / 8)")
+            && text.contains("--force"),
+        "{text}"
+    );
     let o = vae_tch(&[&args[..], &["--force"]].concat(), tmp.path());
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
