@@ -89,19 +89,52 @@ fn trailing_number(name: &str) -> i64 {
         .unwrap_or(-1)
 }
 
-/// Every dataset in the file: path -> (shape, f32 data).
+/// Groups visited at most, and how deep: far above a Keras file's, and a bound on a damaged
+/// file whose links form a cycle.
+const MAX_GROUPS: usize = 10_000;
+const MAX_DEPTH: usize = 32;
+
+/// Every dataset in the file: path -> (shape, f32 data). A dataset that declares more bytes
+/// than the file could hold (Keras stores weights uncompressed) is an error, not an allocation.
 fn read_all(path: &Path) -> Result<BTreeMap<String, Array>, ImportError> {
     let h5 = |e: hdf5_pure::Error| ImportError::Hdf5 {
         path: path.to_path_buf(),
         message: e.to_string(),
     };
+    let damaged = |message: String| ImportError::Hdf5 {
+        path: path.to_path_buf(),
+        message,
+    };
+    let file_len = std::fs::metadata(path)
+        .map_err(|cause| ImportError::Io {
+            path: path.to_path_buf(),
+            cause,
+        })?
+        .len();
     let file = hdf5_pure::File::open(path).map_err(h5)?;
     let mut out = BTreeMap::new();
-    let mut stack = vec![(String::new(), file.root())];
-    while let Some((prefix, group)) = stack.pop() {
+    let mut stack = vec![(String::new(), file.root(), 0usize)];
+    let mut visited = 0usize;
+    while let Some((prefix, group, depth)) = stack.pop() {
+        visited += 1;
+        if visited > MAX_GROUPS || depth > MAX_DEPTH {
+            return Err(damaged(format!(
+                "more than {MAX_GROUPS} groups or {MAX_DEPTH} levels: a damaged file (its links may form a cycle)"
+            )));
+        }
         for name in group.datasets().map_err(h5)? {
             let ds = group.dataset(&name).map_err(h5)?;
-            let shape = ds.shape().map_err(h5)?.iter().map(|&d| d as i64).collect();
+            let dims = ds.shape().map_err(h5)?;
+            let bytes = dims
+                .iter()
+                .try_fold(4u64, |acc, &d| acc.checked_mul(d as u64))
+                .unwrap_or(u64::MAX);
+            if bytes > file_len.saturating_mul(16).saturating_add(1 << 20) {
+                return Err(damaged(format!(
+                    "{prefix}{name} declares {dims:?} ({bytes} bytes), more than a {file_len}-byte file holds"
+                )));
+            }
+            let shape = dims.iter().map(|&d| d as i64).collect();
             // Keras stores float32; other numeric datasets (e.g. an optimizer's step count) are
             // not weights and are skipped.
             if let Ok(data) = ds.read_f32() {
@@ -110,7 +143,7 @@ fn read_all(path: &Path) -> Result<BTreeMap<String, Array>, ImportError> {
         }
         for name in group.groups().map_err(h5)? {
             let child = group.group(&name).map_err(h5)?;
-            stack.push((format!("{prefix}{name}/"), child));
+            stack.push((format!("{prefix}{name}/"), child, depth + 1));
         }
     }
     Ok(out)

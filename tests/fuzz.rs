@@ -1,0 +1,191 @@
+//! Property fuzzing on the stable toolchain (cargo-fuzz needs nightly): every reader of user
+//! files gets mutated real files (bytes flipped, runs overwritten, truncated, cut out,
+//! duplicated) and must answer Ok or Err, never panic. Seeded and deterministic. CI runs
+//! VAE_TCH_FUZZ_CASES cases per target (2,000 by default); scripts/fuzz.sh runs 100,000.
+//! Targets: the IDX reader, the config loader, the checkpoint loader, the Keras HDF5 importer
+//! (seeded with tests/fixtures/*.h5 from scripts/fuzz_fixtures.py).
+mod common;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+
+use vae_tch::config::TrainConfig;
+
+fn cases() -> usize {
+    std::env::var("VAE_TCH_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000)
+}
+
+/// SplitMix64: a small deterministic generator.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// One mutation of `seed`: 1 to 3 edits of the kinds above.
+fn mutate(seed: &[u8], rng: &mut Rng) -> Vec<u8> {
+    let mut b = seed.to_vec();
+    for _ in 0..1 + rng.below(3) {
+        if b.is_empty() {
+            b.push(rng.next() as u8);
+            continue;
+        }
+        let at = rng.below(b.len());
+        match rng.below(6) {
+            0 => b[at] ^= 1 << rng.below(8),
+            1 => b[at] = rng.next() as u8,
+            2 => {
+                let n = 1 + rng.below(8).min(b.len() - at - 1);
+                for v in &mut b[at..at + n] {
+                    *v = [0, 0xff, 0x7f, 0x80][rng.below(4)];
+                }
+            }
+            3 => b.truncate(at),
+            4 => {
+                let end = (at + 1 + rng.below(64)).min(b.len());
+                b.drain(at..end);
+            }
+            _ => {
+                let end = (at + 1 + rng.below(64)).min(b.len());
+                let chunk = b[at..end].to_vec();
+                b.splice(at..at, chunk);
+            }
+        }
+    }
+    b
+}
+
+/// Runs `cases()` mutations of `seed` through `read` (given a path holding them); fails on a
+/// panic. Returns how many were accepted (Ok).
+fn fuzz(name: &str, seed: &[u8], file: &str, read: impl FnMut(&Path) -> bool) -> usize {
+    fuzz_n(name, seed, file, cases(), read)
+}
+
+/// The same with `n` cases.
+fn fuzz_n(
+    name: &str,
+    seed: &[u8],
+    file: &str,
+    n: usize,
+    mut read: impl FnMut(&Path) -> bool,
+) -> usize {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join(file);
+    let mut rng = Rng(0x5eed ^ name.len() as u64);
+    let mut ok = 0;
+    for i in 0..n {
+        let bytes = mutate(seed, &mut rng);
+        std::fs::write(&path, &bytes).unwrap();
+        match catch_unwind(AssertUnwindSafe(|| read(&path))) {
+            Ok(accepted) => ok += accepted as usize,
+            Err(_) => {
+                let keep = tmp.path().join(format!("{name}-crash-{i}"));
+                std::fs::copy(&path, &keep).unwrap();
+                let _ = tmp.keep();
+                panic!(
+                    "{name}: case {i} panicked; input kept at {}",
+                    keep.display()
+                );
+            }
+        }
+    }
+    eprintln!(
+        "fuzz {name}: {n} cases, {ok} accepted, {} refused, no panic",
+        n - ok
+    );
+    ok
+}
+
+#[test]
+fn the_idx_reader_never_panics() {
+    let (images, _) = common::synthetic_images(3, 1);
+    let raw = vae_tch::data::idx::encode(&[3, 28, 28], &images);
+    fuzz("idx", &raw, "x-idx3-ubyte", |p| {
+        vae_tch::data::idx::read_images(p, 28, 28, None).is_ok()
+    });
+    fuzz(
+        "idx-gz",
+        &vae_tch::data::idx::gzip(&raw),
+        "x-idx3-ubyte.gz",
+        |p| vae_tch::data::idx::read_images(p, 28, 28, Some(2)).is_ok(),
+    );
+    let labels = vae_tch::data::idx::encode(&[5], &[1, 2, 3, 4, 9]);
+    fuzz("idx-labels", &labels, "l-idx1-ubyte", |p| {
+        vae_tch::data::idx::read_labels(p, 10, None).is_ok()
+    });
+}
+
+#[test]
+fn the_config_loader_never_panics() {
+    let mut cfg = TrainConfig::default();
+    cfg.model.use_batch_norm = true;
+    cfg.data.train_limit = Some(100);
+    let text = cfg.to_toml();
+    fuzz("config", text.as_bytes(), "config.toml", |p| {
+        match TrainConfig::load(p) {
+            // A config that loads describes a model whose sizes are checked: estimating them
+            // must not overflow or panic either.
+            Ok(c) => c.model.param_estimate() > 0 && c.model.largest_activation() > 0,
+            Err(_) => false,
+        }
+    });
+}
+
+#[test]
+fn the_checkpoint_loader_never_panics() {
+    // train_tiny_run takes common::rng_lock itself; no other test here seeds torch.
+    let tmp = tempfile::tempdir().unwrap();
+    let run = common::train_tiny_run(tmp.path(), 8, 4, 1, 2);
+    let ckpt = run.join("checkpoint");
+    // The state file, the weights and the optimizer state, each mutated in place in a copy of
+    // the run (a tenth of the cases for the two safetensors files: each load builds a model).
+    let n = cases();
+    for (file, share) in [
+        ("state.toml", 1),
+        ("model.safetensors", 10),
+        ("optimizer.safetensors", 10),
+    ] {
+        let seed = std::fs::read(ckpt.join(file)).unwrap();
+        let target = ckpt.join(file);
+        fuzz_n(file, &seed, file, (n / share).max(50), |p| {
+            std::fs::copy(p, &target).unwrap();
+            let Ok(state) = vae_tch::checkpoint::read_state(&run) else {
+                return false;
+            };
+            let Ok(model) = vae_tch::checkpoint::load_model(&run, tch::Device::Cpu) else {
+                return false;
+            };
+            let mut opt =
+                vae_tch::optim::KerasAdam::new(model.trainable(), model.config.optim.clone());
+            vae_tch::checkpoint::load_optimizer(&run, &mut opt, &state).is_ok()
+        });
+        std::fs::write(&target, &seed).unwrap();
+    }
+}
+
+#[test]
+fn the_keras_importer_never_panics() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let cfg = TrainConfig::default();
+    for (file, name) in [
+        ("tiny.weights.h5", "keras3"),
+        ("tiny-legacy.h5", "keras-legacy"),
+    ] {
+        let seed = std::fs::read(fixtures.join(file)).unwrap();
+        fuzz(name, &seed, file, |p| {
+            vae_tch::keras_import::read_keras_weights(p, &cfg).is_ok()
+        });
+    }
+}
