@@ -127,7 +127,7 @@ fn read_all(path: &Path) -> Result<BTreeMap<String, Array>, ImportError> {
             let dims = ds.shape().map_err(h5)?;
             let bytes = dims
                 .iter()
-                .try_fold(4u64, |acc, &d| acc.checked_mul(d as u64))
+                .try_fold(4u64, |acc, &d| acc.checked_mul(d))
                 .unwrap_or(u64::MAX);
             if bytes > file_len.saturating_mul(16).saturating_add(1 << 20) {
                 return Err(damaged(format!(
