@@ -373,3 +373,81 @@ fn resuming_on_other_data_is_refused_unless_forced_and_a_typo_changes_nothing() 
     let o = vae_tch(&[&args[..], &["--force"]].concat(), tmp.path());
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// A tmpfs of `size` mounted on `dir` while it lives (None where mounting is not allowed).
+struct TinyDisk(std::path::PathBuf);
+
+impl TinyDisk {
+    fn mount(dir: &Path, size: &str) -> Option<TinyDisk> {
+        std::fs::create_dir_all(dir).ok()?;
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .ok()?
+            .status
+            .success();
+        ok.then(|| TinyDisk(dir.to_path_buf()))
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).output();
+    }
+}
+
+#[test]
+fn a_full_disk_is_named_and_the_run_stays_usable() {
+    let tmp = tempfile::tempdir().unwrap();
+    common::write_synthetic(&tmp.path().join("data"), 16, 8);
+    // 1.5 MB: room for the config and the weights, not for Adam's state (1.7 MB).
+    let Some(_disk) = TinyDisk::mount(&tmp.path().join("small"), "1536k") else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let args = [
+        "--data-dir",
+        "data",
+        "--device",
+        "cpu",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--no-export",
+    ];
+    let o = vae_tch(
+        &[&["train", "--out", "small/run"][..], &args].concat(),
+        tmp.path(),
+    );
+    let text = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("the disk is full") && text.contains("small/run"),
+        "{text}"
+    );
+    assert!(!text.contains("panicked"), "{text}");
+    // No checkpoint was half-written into place; with room again, the run resumes.
+    assert!(!tmp.path().join("small/run/checkpoint/state.toml").exists());
+    let grown = Command::new("mount")
+        .args(["-o", "remount,size=16m"])
+        .arg(tmp.path().join("small"))
+        .status()
+        .unwrap();
+    assert!(grown.success());
+    let o = vae_tch(
+        &[
+            "train",
+            "--resume",
+            "small/run",
+            "--device",
+            "cpu",
+            "--no-export",
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let state = vae_tch::checkpoint::read_state(&tmp.path().join("small/run")).unwrap();
+    assert_eq!(state.epoch, 1);
+}
