@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Property fuzzing of every reader of user files (tests/fuzz.rs): mutated real files must give
-# Ok or Err, never a panic. CI runs 2,000 cases per target; this runs CASES (100,000 by default;
-# the checkpoint's safetensors targets get a tenth, as each load builds a model).
-#   scripts/fuzz.sh            # about 10 minutes on 2 cores
+# Ok or Err, never a panic. CI runs 2,000 cases per target; this runs CASES (100,000 by default).
+#   scripts/fuzz.sh            # a few minutes on 2 cores
 #   CASES=20000 scripts/fuzz.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
