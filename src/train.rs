@@ -136,10 +136,7 @@ pub fn train(job: &TrainJob) -> Result<Vec<EpochRow>> {
     let _lock = crate::runlock::RunLock::acquire(run)?;
     let has_epoch = checkpoint::read_state(run).is_ok();
     let state = if job.resume && has_epoch {
-        let state = checkpoint::read_state(run)?;
-        metrics::truncate_after(&run.join(METRICS_FILE), state.epoch)
-            .with_context(|| format!("rewriting {}", run.join(METRICS_FILE).display()))?;
-        state
+        checkpoint::read_state(run)?
     } else {
         if !job.resume && has_epoch {
             bail!(
@@ -159,21 +156,30 @@ pub fn train(job: &TrainJob) -> Result<Vec<EpochRow>> {
     };
     let data_dir = cfg.data.dir();
     let data = data::open(cfg, &data_dir, job.quiet)?;
+    let classes = data.classes.len();
+    let train_split = data.train.limit(cfg.data.train_limit);
+    let test_split = data.test.limit(cfg.data.test_limit);
+    for (split, what) in [(&train_split, "training"), (&test_split, "test")] {
+        if split.is_empty() {
+            bail!(
+                "{}: no {what} images: training needs at least one of each (the test split gives the test loss and the figures)",
+                data_dir.display()
+            );
+        }
+    }
     let identity = DataIdentity {
         dataset: cfg.data.dataset.to_string(),
-        train_images: data
-            .train
-            .len()
-            .min(cfg.data.train_limit.map_or(i64::MAX, |l| l as i64)),
-        test_images: data
-            .test
-            .len()
-            .min(cfg.data.test_limit.map_or(i64::MAX, |l| l as i64)),
+        train_images: train_split.len(),
+        test_images: test_split.len(),
         fingerprint: data.fingerprint.clone(),
     };
-    if job.resume && has_epoch && !job.force_data {
-        // Before anything of the run is rewritten: a typo in --data-dir changes nothing.
-        data_identity::check(run, &data_dir, &identity)?;
+    // Nothing of the run is rewritten before these checks: a typo in --data-dir changes nothing.
+    if job.resume && has_epoch {
+        if !job.force_data {
+            data_identity::check(run, &data_dir, &identity)?;
+        }
+        metrics::truncate_after(&run.join(METRICS_FILE), state.epoch)
+            .with_context(|| format!("rewriting {}", run.join(METRICS_FILE).display()))?;
     }
     crate::fsutil::write_atomic(&run.join(CONFIG_FILE), cfg.to_toml().as_bytes())
         .with_context(|| format!("writing {}", run.join(CONFIG_FILE).display()))?;
@@ -188,11 +194,11 @@ pub fn train(job: &TrainJob) -> Result<Vec<EpochRow>> {
         None if cfg.data.dataset == data::DatasetKind::Folder => say(format!(
             "data: image folder {}: {} train / {} test images ({} split by seed {}), {} classes, resized ({:?}) to {:?}",
             data_dir.display(),
-            data.train.len(),
-            data.test.len(),
+            train_split.len(),
+            test_split.len(),
             cfg.data.test_fraction,
             cfg.data.split_seed,
-            data.classes.len(),
+            classes,
             cfg.data.resize,
             cfg.model.input_shape
         )),
@@ -201,16 +207,6 @@ pub fn train(job: &TrainJob) -> Result<Vec<EpochRow>> {
             cfg.data.dataset,
             data_dir.display()
         )),
-    }
-    let train_split = data.train.limit(cfg.data.train_limit);
-    let test_split = data.test.limit(cfg.data.test_limit);
-    for (split, what) in [(&train_split, "training"), (&test_split, "test")] {
-        if split.is_empty() {
-            bail!(
-                "{}: no {what} images: training needs at least one of each (the test split gives the test loss and the figures)",
-                data_dir.display()
-            );
-        }
     }
     // Bytes on the device (a quarter of floats); each batch becomes x / 255 in the step. On the
     // CPU an image folder's bytes stay in its memory-mapped cache; so do they with
