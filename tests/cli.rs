@@ -2,16 +2,9 @@
 //! train + resume through the command line.
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn vae_tch(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vae-tch"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("running vae-tch")
-}
+use common::vae_tch;
 
 fn text(o: &Output) -> String {
     format!(

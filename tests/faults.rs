@@ -5,13 +5,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn vae_tch(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vae-tch"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("running vae-tch")
-}
+use common::vae_tch;
 
 fn fails_with(o: &Output, needle: &str) {
     let text = format!(

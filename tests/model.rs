@@ -312,12 +312,10 @@ fn dropout_is_active_only_in_training() {
     assert!(!a.equal(&b), "training draws dropout masks");
 }
 
-#[test]
-fn the_faces_model_counts_equal_keras_summary() {
-    // Keras 3.15 summary() of the book's faces model (input 128x128x3, z_dim 200, batch norm and
-    // dropout; tests/python/test_export.py builds it and checks count_params()): encoder
-    // 1,732,944 (448 non-trainable), decoder 917,123 (320 non-trainable), total 2,650,067.
-    let cfg = VaeConfig {
+/// The book's faces model (Foster ch. 3, CelebA): 128x128x3, strides 2, z_dim 200, batch norm
+/// and dropout.
+fn faces_config() -> VaeConfig {
+    VaeConfig {
         input_shape: [3, 128, 128],
         encoder_conv_strides: vec![2, 2, 2, 2],
         decoder_conv_t_filters: vec![64, 64, 32, 3],
@@ -326,7 +324,15 @@ fn the_faces_model_counts_equal_keras_summary() {
         use_batch_norm: true,
         use_dropout: true,
         ..VaeConfig::default()
-    };
+    }
+}
+
+#[test]
+fn the_faces_model_counts_equal_keras_summary() {
+    // Keras 3.15 summary() of the book's faces model (input 128x128x3, z_dim 200, batch norm and
+    // dropout; tests/python/test_export.py builds it and checks count_params()): encoder
+    // 1,732,944 (448 non-trainable), decoder 917,123 (320 non-trainable), total 2,650,067.
+    let cfg = faces_config();
     cfg.validate().unwrap();
     let (_vs, vae) = model(&cfg);
     assert_eq!(summary::counts(&vae), (1_732_944, 917_123));
@@ -340,16 +346,7 @@ fn the_faces_model_counts_equal_keras_summary() {
 #[test]
 fn model_sizes_are_estimated_and_absurd_ones_refused_before_any_tensor() {
     // The estimate is the exact count (Keras's, as summary gives it) for both models.
-    let faces = VaeConfig {
-        input_shape: [3, 128, 128],
-        encoder_conv_strides: vec![2, 2, 2, 2],
-        decoder_conv_t_filters: vec![64, 64, 32, 3],
-        decoder_conv_t_strides: vec![2, 2, 2, 2],
-        latent_dim: 200,
-        use_batch_norm: true,
-        use_dropout: true,
-        ..VaeConfig::default()
-    };
+    let faces = faces_config();
     for cfg in [VaeConfig::default(), faces] {
         let (_vs, vae) = model(&cfg);
         let (e, d) = summary::counts(&vae);

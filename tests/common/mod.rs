@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: tiny synthetic data sets and configs.
 #![allow(dead_code)]
 use std::path::Path;
+use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard};
 
 use vae_tch::config::TrainConfig;
@@ -87,4 +88,13 @@ pub fn train_tiny_run(
     };
     vae_tch::train::train(&job).expect("training the tiny run");
     run
+}
+
+/// Runs the vae-tch binary built for these tests in `cwd`.
+pub fn vae_tch(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vae-tch"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("running vae-tch")
 }
