@@ -12,7 +12,7 @@ its batch by index (as vae-tch does):
   pytorch graph           scripts/vae_torch.py with the whole step (gather, forward, backward,
                           Adam(capturable=True)) in one torch.cuda.graph, as PyTorch documents
                           (CUDA only); once with PyTorch's defaults, once with
-                          torch.backends.cudnn.benchmark = True (vae-tch sets it on CUDA).
+                          torch.backends.cudnn.benchmark = True (vae-tch leaves it off).
 Repeats alternate the trainers (r1: all, r2: all, ...) so machine noise hits each alike. Prints
 ms/step (min and median over repeats), s per 60,000-image epoch, and each median against
 vae-tch's fastest form; --json writes every number.

@@ -24,6 +24,8 @@ pub struct BenchConfig {
     pub seed: u64,
     /// Run the convolutions channels-last (`Vae::set_channels_last`).
     pub channels_last: bool,
+    /// Run the convolutions on flipped images (`Vae::set_flipped`).
+    pub flipped: bool,
     /// Let cuDNN time its kernels for these shapes first (as `train` does on CUDA).
     pub cudnn_benchmark: bool,
 }
@@ -54,6 +56,9 @@ fn time_form(images: &Tensor, form: StepForm, bs: i64, cfg: &BenchConfig) -> Res
     let mut model = checkpoint::build(&config, cfg.device, cfg.seed);
     if cfg.channels_last {
         model.vae.set_channels_last(&model.vs);
+    }
+    if cfg.flipped {
+        model.vae.set_flipped();
     }
     let params = model.trainable();
     let opt = if cfg.device.is_cuda() {
@@ -117,14 +122,18 @@ pub fn run(images: &Tensor, cfg: &BenchConfig, mut each: impl FnMut(&BenchRow)) 
                     continue;
                 }
             };
-            let layout = match (
-                cfg.channels_last,
-                cfg.device.is_cuda() && !cfg.cudnn_benchmark,
-            ) {
-                (false, false) => "",
-                (true, false) => " (channels-last)",
-                (false, true) => " (no cudnn.benchmark)",
-                (true, true) => " (channels-last, no cudnn.benchmark)",
+            let notes: Vec<&str> = [
+                (cfg.channels_last, "channels-last"),
+                (cfg.flipped, "flipped"),
+                (cfg.device.is_cuda() && cfg.cudnn_benchmark, "cudnn.benchmark"),
+            ]
+            .into_iter()
+            .filter_map(|(on, what)| on.then_some(what))
+            .collect();
+            let layout = if notes.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", notes.join(", "))
             };
             let row = BenchRow {
                 trainer: format!("vae-tch {form}{layout}"),

@@ -187,8 +187,12 @@ pub struct BenchArgs {
     /// Run the convolutions channels-last [default: as train does: on the CPU, not on CUDA].
     #[arg(long, value_name = "true|false")]
     pub channels_last: Option<bool>,
-    /// Let cuDNN time its kernels first, as train does on CUDA.
-    #[arg(long, value_name = "true|false", default_value_t = true, action = clap::ArgAction::Set)]
+    /// Run the convolutions on flipped images, where Keras's padding is torch's symmetric one
+    /// [default: as train does: on the CPU, not on CUDA].
+    #[arg(long, value_name = "true|false")]
+    pub flipped: Option<bool>,
+    /// Let cuDNN time its kernels first (torch.backends.cudnn.benchmark); train leaves it off.
+    #[arg(long, value_name = "true|false", default_value_t = false, action = clap::ArgAction::Set)]
     pub cudnn_benchmark: bool,
     /// Also write the rows as JSON to FILE.
     #[arg(long, value_name = "FILE")]

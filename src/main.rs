@@ -428,6 +428,7 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         channels_last: a
             .channels_last
             .unwrap_or_else(|| train::use_channels_last(device)),
+        flipped: a.flipped.unwrap_or_else(|| train::use_flipped(device)),
         cudnn_benchmark: a.cudnn_benchmark,
     };
     eprintln!(

@@ -21,8 +21,18 @@ pub fn leaky_relu(x: &Tensor, slope: f64) -> Tensor {
 /// The same values in channels-last memory order (NHWC strides, NCHW shape), as torch's
 /// `x.contiguous(memory_format=torch.channels_last)`; tch has no memory-format API. oneDNN's
 /// convolutions run faster on such tensors (see `Vae::set_channels_last`).
+///
+/// A single channel is both layouts, and oneDNN then goes by the strides: torch calls a
+/// `[n, 1, h, w]` tensor channels-last only if its channel stride is 1. Without that, the
+/// first conv ran NCHW and its output and gradient were copied between the layouts each step.
 pub fn channels_last(x: &Tensor) -> Tensor {
-    x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+    let y = x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2]);
+    let (size, stride) = (y.size(), y.stride());
+    if size[1] == 1 && stride[1] != 1 {
+        // The same memory; only the unused stride of the channel dimension changes.
+        return y.as_strided(&size, [stride[0], 1, stride[2], stride[3]], None);
+    }
+    y
 }
 
 /// Keras/TF 'same' padding for one dimension: (before, after), the odd pixel after
@@ -62,19 +72,20 @@ impl Conv {
         }
     }
 
-    pub fn forward(&self, x: &Tensor) -> Tensor {
+    /// 'same' conv of `x` in `layout` (flipped: `x` is spatially flipped and so is the result).
+    pub fn forward(&self, x: &Tensor, layout: Layout) -> Tensor {
+        let flipped = layout.flipped;
         let (size, k) = (x.size(), self.weight.size()[2]);
-        let (t, b) = same_padding(size[2], k, self.stride);
-        let (l, r) = same_padding(size[3], k, self.stride);
-        // The symmetric part goes to the conv; only the odd extra pixel needs an explicit pad.
-        let (ph, pw) = (t.min(b), l.min(r));
-        let x = if t != b || l != r {
-            x.constant_pad_nd([l - pw, r - pw, t - ph, b - ph])
+        let (ph, t, b) = conv_padding(size[2], k, self.stride, flipped);
+        let (pw, l, r) = conv_padding(size[3], k, self.stride, flipped);
+        let x = if [t, b, l, r].iter().any(|&e| e != 0) {
+            x.constant_pad_nd([l, r, t, b])
         } else {
             x.shallow_clone()
         };
+        let weight = flip_if(&self.weight, flipped);
         x.conv2d(
-            &self.weight,
+            &weight,
             Some(&self.bias),
             [self.stride, self.stride],
             [ph, pw],
@@ -82,6 +93,67 @@ impl Conv {
             1,
         )
     }
+}
+
+/// How the convolutions run: the same model and numbers up to float rounding either way
+/// (tests/model.rs); what is fastest depends on the device (`train::use_channels_last`,
+/// `train::use_flipped`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Layout {
+    /// Channels-last memory order (`Vae::set_channels_last`).
+    pub channels_last: bool,
+    /// On spatially flipped images (`Vae::set_flipped`).
+    pub flipped: bool,
+}
+
+impl Layout {
+    /// `t` `[m, c, h, w]` as `[m, c * h * w]` with the (c, h, w) axis in this layout's memory
+    /// order: flipped in h and w, and (h, w, c) when channels-last. The dense layers next to
+    /// the feature maps reorder their weights so (a few thousand numbers) rather than copy the
+    /// maps to torch's (c, h, w) order.
+    pub fn features(&self, t: &Tensor) -> Tensor {
+        let t = flip_if(t, self.flipped);
+        let t = if self.channels_last {
+            t.permute([0, 2, 3, 1])
+        } else {
+            t
+        };
+        t.reshape([t.size()[0], -1])
+    }
+}
+
+/// `t` flipped in its last two dimensions when `flipped`, else `t` itself.
+fn flip_if(t: &Tensor, flipped: bool) -> Tensor {
+    if flipped {
+        t.flip([-2, -1])
+    } else {
+        t.shallow_clone()
+    }
+}
+
+/// How torch computes a 'same' conv's padding for one dimension of size `n`: (torch's
+/// symmetric `padding` p, explicit zeros before, explicit zeros after; negative: rows cut).
+/// TF pads (before, after) = `same_padding`, the odd pixel after. Mirrored, its windows start
+/// `after` before the flipped input (where the kernel overhangs the input's end, (out - 1) * s
+/// + k > n), or `n - (out - 1) * s - k` rows into it (where the last rows are never read), and
+/// end `before` after it. torch's p = that front pad reads the same windows, plus at most
+/// zeros after the last one that the stride's floor drops when torch's output size is the
+/// 'same' size: so a flipped stride-2 conv (28 -> 14, k 3) needs no explicit pad at all.
+/// Otherwise the symmetric part goes to the conv and only the rest is padded (or cut)
+/// explicitly: an unflipped stride-2 layer gets one zero row and column after.
+pub fn conv_padding(n: i64, k: i64, s: i64, flipped: bool) -> (i64, i64, i64) {
+    let (before, after) = same_padding(n, k, s);
+    let out = (n + s - 1) / s;
+    let (front, back) = if flipped {
+        ((out - 1) * s + k - n - before, before)
+    } else {
+        (before, after)
+    };
+    if front >= back && (n + 2 * front - k) / s + 1 == out {
+        return (front, 0, 0);
+    }
+    let p = front.min(back).max(0);
+    (p, front - p, back - p)
 }
 
 /// Conv2DTranspose with 'same' padding (output = n * stride); weight `[in, out, k, k]`.
@@ -107,35 +179,59 @@ impl ConvTranspose {
         }
     }
 
-    pub fn forward(&self, x: &Tensor) -> Tensor {
-        // The full transposed conv is (n - 1) * s + k wide; 'same' keeps n * s of it, cropping
-        // (k - s) / 2 before and the rest after, as TF does. torch's `padding` crops both sides
-        // equally, so an odd crop needs more: see `odd_crop_padding`.
+    /// 'same' transposed conv of `x` in `layout` (flipped: `x` is spatially flipped and so is
+    /// the result).
+    pub fn forward(&self, x: &Tensor, layout: Layout) -> Tensor {
         let (k, s) = (self.weight.size()[2], self.stride);
-        let crop = k - s;
-        let before = crop / 2;
-        if crop - before == before {
-            return x.conv_transpose2d(
-                &self.weight,
-                Some(&self.bias),
-                [s, s],
-                [before, before],
-                [0, 0],
-                1,
-                [1, 1],
-            );
-        }
-        let (padding, output_padding) = odd_crop_padding(k, s);
-        x.constant_pad_nd([1, 0, 1, 0]).conv_transpose2d(
-            &self.weight,
-            Some(&self.bias),
+        let (padding, output_padding, pad_before) =
+            conv_t_padding(k, s, layout.flipped).expect("Vae::set_flipped checked the layers");
+        let x = if pad_before > 0 {
+            x.constant_pad_nd([pad_before, 0, pad_before, 0])
+        } else {
+            x.shallow_clone()
+        };
+        // oneDNN's channels-last transposed conv computes the bias gradient with a reference
+        // loop (`ref_deconvolution_bwd_weights_t::compute_bwd_bias_ndhwc`, 2.6% of a CPU step
+        // in perf); a separate add, whose gradient is torch's sum, made the step about 4% faster
+        // (2 cores, 2026-11-28).
+        let fused_bias = (!layout.channels_last).then_some(&self.bias);
+        let y = x.conv_transpose2d(
+            &flip_if(&self.weight, layout.flipped),
+            fused_bias,
             [s, s],
             [padding, padding],
             [output_padding, output_padding],
             1,
             [1, 1],
-        )
+        );
+        if layout.channels_last {
+            y + self.bias.view([1, -1, 1, 1])
+        } else {
+            y
+        }
     }
+}
+
+/// torch's (`padding`, `output_padding`, zero rows/columns put before the input) for a 'same'
+/// transposed conv. The full transposed conv is (n - 1) * s + k wide; 'same' keeps n * s of it,
+/// cropping (front, back) = ((k - s) / 2, the rest) as TF does, the odd pixel after; on a
+/// flipped input the odd pixel comes first. torch's `padding` crops both sides equally and its
+/// `output_padding` (below the stride) gives back pixels after, so crop (c + 1, c) is
+/// `padding` c + 1 with `output_padding` 1: a flipped k3 s2 layer is torch's plain
+/// (padding 1, output_padding 1). An unflipped odd crop needs `odd_crop_padding`. None where
+/// the flipped form has no exact torch form (crop < 0, or an odd crop at stride 1).
+pub fn conv_t_padding(k: i64, s: i64, flipped: bool) -> Option<(i64, i64, i64)> {
+    let crop = k - s;
+    let before = crop / 2;
+    let after = crop - before;
+    if crop - before == before {
+        return Some((before, 0, 0));
+    }
+    if !flipped {
+        let (padding, output_padding) = odd_crop_padding(k, s);
+        return Some((padding, output_padding, 1));
+    }
+    (crop > 0 && after - before < s).then_some((after, after - before, 0))
 }
 
 /// TF 'same' for a transposed conv whose crop k - s is odd keeps the full output's
@@ -241,8 +337,8 @@ pub struct Encoder {
     pub mu: Dense,
     pub log_var: Dense,
     slope: f64,
-    /// Feed the convolutions channels-last inputs.
-    pub channels_last: bool,
+    /// How the convolutions run.
+    pub layout: Layout,
 }
 
 impl Encoder {
@@ -271,7 +367,7 @@ impl Encoder {
             mu: Dense::new(&p / "mu", flat, cfg.latent_dim),
             log_var: Dense::new(&p / "log_var", flat, cfg.latent_dim),
             slope: cfg.leaky_relu_slope,
-            channels_last: false,
+            layout: Layout::default(),
         }
     }
 
@@ -283,13 +379,12 @@ impl Encoder {
 
     /// The same with Keras's `training` flag.
     pub fn forward_t(&self, x: &Tensor, train: bool) -> (Tensor, Tensor) {
-        let mut h = if self.channels_last {
-            channels_last(x)
-        } else {
-            x.shallow_clone()
-        };
+        let mut h = flip_if(x, self.layout.flipped);
+        if self.layout.channels_last {
+            h = channels_last(&h);
+        }
         for (i, conv) in self.convs.iter().enumerate() {
-            h = conv.forward(&h);
+            h = conv.forward(&h, self.layout);
             if let Some(bn) = self.bns.get(i) {
                 h = bn.forward(&h, train);
             }
@@ -298,9 +393,26 @@ impl Encoder {
                 h = h.dropout(rate, train);
             }
         }
-        // Flatten in torch's (c, h, w) order; only weight transfers to Keras care (NHWC).
-        let h = h.flatten(1, -1);
-        (self.mu.forward(&h), self.log_var.forward(&h))
+        // Flatten in torch's (c, h, w) order; only weight transfers to Keras care (NHWC). In
+        // another layout the features are read in memory order (no copy) and the dense weights
+        // are reordered to match (`Layout::features`).
+        if self.layout == Layout::default() {
+            let h = h.flatten(1, -1);
+            return (self.mu.forward(&h), self.log_var.forward(&h));
+        }
+        let size = h.size();
+        let chw = [size[1], size[2], size[3]];
+        let h = if self.layout.channels_last {
+            h.permute([0, 2, 3, 1])
+        } else {
+            h.shallow_clone()
+        }
+        .reshape([size[0], -1]);
+        let dense = |d: &Dense| {
+            let weight = self.layout.features(&d.weight.view([-1, chw[0], chw[1], chw[2]]));
+            h.linear(&weight, Some(&d.bias))
+        };
+        (dense(&self.mu), dense(&self.log_var))
     }
 }
 
@@ -313,8 +425,8 @@ pub struct Decoder {
     dropout: Option<f64>,
     shape: [i64; 3],
     slope: f64,
-    /// Feed the transposed convolutions channels-last inputs.
-    pub channels_last: bool,
+    /// How the transposed convolutions run.
+    pub layout: Layout,
 }
 
 impl Decoder {
@@ -351,7 +463,7 @@ impl Decoder {
             dropout: cfg.use_dropout.then_some(cfg.dropout_rate),
             shape,
             slope: cfg.leaky_relu_slope,
-            channels_last: false,
+            layout: Layout::default(),
         }
     }
 
@@ -364,15 +476,27 @@ impl Decoder {
     /// The same with Keras's `training` flag.
     pub fn forward_t(&self, z: &Tensor, train: bool) -> Tensor {
         let [c, h, w] = self.shape;
-        let mut x = self.fc.forward(z).view([-1, c, h, w]);
-        if self.channels_last {
-            x = channels_last(&x);
-        }
+        let mut x = if self.layout == Layout::default() {
+            self.fc.forward(z).view([-1, c, h, w])
+        } else {
+            // The dense layer's outputs in the layout's memory order (`Layout::features`).
+            let weight = self.fc.weight.view([c, h, w, -1]).permute([3, 0, 1, 2]);
+            let bias = self.fc.bias.view([1, c, h, w]);
+            let y = z.linear(
+                &self.layout.features(&weight).tr(),
+                Some(&self.layout.features(&bias).view([-1])),
+            );
+            if self.layout.channels_last {
+                y.view([-1, h, w, c]).permute([0, 3, 1, 2])
+            } else {
+                y.view([-1, c, h, w])
+            }
+        };
         let last = self.deconvs.len() - 1;
         for (i, deconv) in self.deconvs.iter().enumerate() {
-            x = deconv.forward(&x);
+            x = deconv.forward(&x, self.layout);
             if i == last {
-                return x.sigmoid();
+                return flip_if(&x.sigmoid(), self.layout.flipped);
             }
             if let Some(bn) = self.bns.get(i) {
                 x = bn.forward(&x, train);
@@ -431,8 +555,29 @@ impl Vae {
                 }
             }
         });
-        self.encoder.channels_last = true;
-        self.decoder.channels_last = true;
+        self.encoder.layout.channels_last = true;
+        self.decoder.layout.channels_last = true;
+    }
+
+    /// Runs the convolutions on spatially flipped images, where Keras's asymmetric 'same'
+    /// padding becomes torch's symmetric one: a stride-2 conv then needs no explicit zero row and
+    /// column (`conv_padding`), a stride-2 transposed conv is torch's plain (padding 1,
+    /// output_padding 1) (`conv_t_padding`). The kernels and the dense weights next to the
+    /// feature maps are flipped in the forward pass (their gradients flip back), the images are
+    /// flipped on the way in and the reconstructions on the way out: the same model and
+    /// parameters, the same numbers up to float rounding (tests/model.rs). On 2 CPU cores
+    /// it made the batch-32 step about XX% faster (2026-11-28): the padded
+    /// copies and the convolutions on 29 x 29 and 15 x 15 inputs are gone. False, and nothing
+    /// changed, where a transposed conv has no exact flipped form.
+    pub fn set_flipped(&mut self) -> bool {
+        let ok = self
+            .decoder
+            .deconvs
+            .iter()
+            .all(|d| conv_t_padding(d.weight.size()[2], d.stride, true).is_some());
+        self.encoder.layout.flipped = ok;
+        self.decoder.layout.flipped = ok;
+        ok
     }
 
     /// Encode, sample z with eps ~ N(0, I) from torch's generator, decode; `train` is Keras's

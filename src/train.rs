@@ -125,6 +125,13 @@ pub fn use_channels_last(device: Device) -> bool {
     !device.is_cuda()
 }
 
+/// Whether training on `device` runs the convolutions on flipped images
+/// (`Vae::set_flipped`): on the CPU, where it saves the padded copies; not on CUDA unless
+/// measured faster there.
+pub fn use_flipped(device: Device) -> bool {
+    !device.is_cuda()
+}
+
 /// Trains `job` to `config.train.epochs` epochs; returns the rows logged by this call.
 pub fn train(job: &TrainJob) -> Result<Vec<EpochRow>> {
     let cfg = &job.config;
@@ -231,6 +238,9 @@ pub fn train(job: &TrainJob) -> Result<Vec<EpochRow>> {
     if use_channels_last(job.device) {
         model.vae.set_channels_last(&model.vs);
     }
+    if use_flipped(job.device) {
+        model.vae.set_flipped();
+    }
     let bs = cfg.train.batch_size as i64;
     let steps_per_epoch = batch::ranges(n, bs).count() as i64;
     let params = model.trainable();
@@ -247,11 +257,9 @@ pub fn train(job: &TrainJob) -> Result<Vec<EpochRow>> {
         )?;
         checkpoint::load_optimizer(run, &mut opt, &state)?;
     }
-    if job.device.is_cuda() {
-        // Let cuDNN time its kernels for these fixed shapes (in the warm-up) and keep the
-        // fastest, as torch.backends.cudnn.benchmark = True does.
-        tch::Cuda::cudnn_set_benchmark(true);
-    }
+    // cuDNN's benchmark mode stays off (libtorch's default): on an H200 it left the graphed
+    // batch-32 step unchanged (0.792 ms with it, 0.777 without, gpu-check 2026-11-28) and cost
+    // about 0.5 s of autotuning in the first epoch, for the test pass's new shapes.
     let vae = &model.vae;
     let factor = cfg.train.r_loss_factor;
     let data = StepData {
