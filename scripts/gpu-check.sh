@@ -140,16 +140,16 @@ step bench 200 scripts/bench.sh --device cuda --batch-size 32,256,1024 --steps 2
   --data-dir "$data" --json "$out/bench.json"
 sed -n '/^# /,$p' "$out/logs/bench.log" >> "$report"
 say ""
-say "vae-tch in the CPU's layouts (channels-last, flipped; see train::use_flipped), for the choice on CUDA:"
+say "vae-tch in each layout (train::layout_for: channels-last + flipped for the graph, NCHW for eager CUDA):"
 say ""
 say "| trainer | batch | ms/step |"
 say "|---|---|---|"
-step bench-layouts 60 "$bin" bench --device cuda --data-dir "$data" --channels-last true \
+step bench-nchw 60 "$bin" bench --device cuda --data-dir "$data" --channels-last false \
+  --flipped false --batch-size 32,256,1024 --steps 200
+grep "^| vae" "$out/logs/bench-nchw.log" >> "$report"
+step bench-cl-flipped 60 "$bin" bench --device cuda --data-dir "$data" --channels-last true \
   --flipped true --batch-size 32,256,1024 --steps 200
-grep "^| vae" "$out/logs/bench-layouts.log" >> "$report"
-step bench-flipped 60 "$bin" bench --device cuda --data-dir "$data" --flipped true \
-  --batch-size 32,256,1024 --steps 200
-grep "^| vae" "$out/logs/bench-flipped.log" >> "$report"
+grep "^| vae" "$out/logs/bench-cl-flipped.log" >> "$report"
 say ""
 say "vae-tch with cuDNN's benchmark mode (train leaves it off), for attribution:"
 step bench-cudnn-benchmark 60 "$bin" bench --device cuda --data-dir "$data" \

@@ -11,8 +11,10 @@ use tch::{Device, Kind, Tensor};
 
 use crate::checkpoint;
 use crate::config::TrainConfig;
+use crate::model::Layout;
 use crate::optim::KerasAdam;
 use crate::step::{CudaGraphMode, StepData, StepForm, TrainStep};
+use crate::train;
 
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
@@ -22,10 +24,10 @@ pub struct BenchConfig {
     pub steps: usize,
     pub warm_up: usize,
     pub seed: u64,
-    /// Run the convolutions channels-last (`Vae::set_channels_last`).
-    pub channels_last: bool,
-    /// Run the convolutions on flipped images (`Vae::set_flipped`).
-    pub flipped: bool,
+    /// Run the convolutions channels-last (`Vae::set_channels_last`) [None: as train does].
+    pub channels_last: Option<bool>,
+    /// Run the convolutions on flipped images (`Vae::set_flipped`) [None: as train does].
+    pub flipped: Option<bool>,
     /// Let cuDNN time its kernels for these shapes first (as `train` does on CUDA).
     pub cudnn_benchmark: bool,
 }
@@ -44,6 +46,15 @@ pub fn sync(device: Device) {
     }
 }
 
+/// The layout `form` asks for: train's (`train::layout_for`) unless `cfg` says otherwise.
+fn layout(cfg: &BenchConfig, form: StepForm) -> Layout {
+    let train = train::layout_for(cfg.device, form == StepForm::CudaGraph);
+    Layout {
+        channels_last: cfg.channels_last.unwrap_or(train.channels_last),
+        flipped: cfg.flipped.unwrap_or(train.flipped),
+    }
+}
+
 /// Times one form at one batch size.
 fn time_form(images: &Tensor, form: StepForm, bs: i64, cfg: &BenchConfig) -> Result<f64> {
     let n = images.size()[0];
@@ -54,12 +65,7 @@ fn time_form(images: &Tensor, form: StepForm, bs: i64, cfg: &BenchConfig) -> Res
     let mut config = TrainConfig::default();
     config.train.batch_size = bs as usize;
     let mut model = checkpoint::build(&config, cfg.device, cfg.seed);
-    if cfg.channels_last {
-        model.vae.set_channels_last(&model.vs);
-    }
-    if cfg.flipped {
-        model.vae.set_flipped();
-    }
+    model.vae.set_layout(&model.vs, layout(cfg, form));
     let params = model.trainable();
     let opt = if cfg.device.is_cuda() {
         KerasAdam::with_device_scalars(params, config.optim.clone(), total)
@@ -122,21 +128,13 @@ pub fn run(images: &Tensor, cfg: &BenchConfig, mut each: impl FnMut(&BenchRow)) 
                     continue;
                 }
             };
-            let notes: Vec<&str> = [
-                (cfg.channels_last, "channels-last"),
-                (cfg.flipped, "flipped"),
-                (cfg.device.is_cuda() && cfg.cudnn_benchmark, "cudnn.benchmark"),
-            ]
-            .into_iter()
-            .filter_map(|(on, what)| on.then_some(what))
-            .collect();
-            let layout = if notes.is_empty() {
-                String::new()
+            let cudnn = if cfg.device.is_cuda() && cfg.cudnn_benchmark {
+                ", cudnn.benchmark"
             } else {
-                format!(" ({})", notes.join(", "))
+                ""
             };
             let row = BenchRow {
-                trainer: format!("vae-tch {form}{layout}"),
+                trainer: format!("vae-tch {form} ({}{cudnn})", layout(cfg, form)),
                 batch_size: bs,
                 steps: cfg.steps,
                 ms_per_step: ms,

@@ -184,11 +184,12 @@ pub struct BenchArgs {
     /// Which forms: auto (eager, and the CUDA graph on CUDA), on (graph only), off (eager only).
     #[arg(long, value_enum, default_value_t = CudaGraphMode::Auto)]
     pub cuda_graph: CudaGraphMode,
-    /// Run the convolutions channels-last [default: as train does: on the CPU, not on CUDA].
+    /// Run the convolutions channels-last [default: as train does: on the CPU and in the CUDA
+    /// graph, not in the eager CUDA step].
     #[arg(long, value_name = "true|false")]
     pub channels_last: Option<bool>,
     /// Run the convolutions on flipped images, where Keras's padding is torch's symmetric one
-    /// [default: as train does: on the CPU, not on CUDA].
+    /// [default: as train does, like --channels-last].
     #[arg(long, value_name = "true|false")]
     pub flipped: Option<bool>,
     /// Let cuDNN time its kernels first (torch.backends.cudnn.benchmark); train leaves it off.

@@ -425,10 +425,8 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         steps: a.steps,
         warm_up: a.warm_up,
         seed: 0,
-        channels_last: a
-            .channels_last
-            .unwrap_or_else(|| train::use_channels_last(device)),
-        flipped: a.flipped.unwrap_or_else(|| train::use_flipped(device)),
+        channels_last: a.channels_last,
+        flipped: a.flipped,
         cudnn_benchmark: a.cudnn_benchmark,
     };
     eprintln!(

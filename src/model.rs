@@ -96,14 +96,24 @@ impl Conv {
 }
 
 /// How the convolutions run: the same model and numbers up to float rounding either way
-/// (tests/model.rs); what is fastest depends on the device (`train::use_channels_last`,
-/// `train::use_flipped`).
+/// (tests/layout.rs); what is fastest depends on the device and step (`train::layout_for`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Layout {
     /// Channels-last memory order (`Vae::set_channels_last`).
     pub channels_last: bool,
     /// On spatially flipped images (`Vae::set_flipped`).
     pub flipped: bool,
+}
+
+impl std::fmt::Display for Layout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.channels_last, self.flipped) {
+            (false, false) => write!(f, "NCHW"),
+            (true, false) => write!(f, "channels-last"),
+            (false, true) => write!(f, "flipped"),
+            (true, true) => write!(f, "channels-last, flipped"),
+        }
+    }
 }
 
 impl Layout {
@@ -578,6 +588,18 @@ impl Vae {
         self.encoder.layout.flipped = ok;
         self.decoder.layout.flipped = ok;
         ok
+    }
+
+    /// Puts the model in `layout` (`set_channels_last`, `set_flipped`); returns the layout in
+    /// effect (not flipped where the model has no exact flipped form).
+    pub fn set_layout(&mut self, vs: &nn::VarStore, layout: Layout) -> Layout {
+        if layout.channels_last {
+            self.set_channels_last(vs);
+        }
+        if layout.flipped {
+            self.set_flipped();
+        }
+        self.encoder.layout
     }
 
     /// Encode, sample z with eps ~ N(0, I) from torch's generator, decode; `train` is Keras's
