@@ -28,7 +28,8 @@ pub struct BenchConfig {
     pub channels_last: Option<bool>,
     /// Run the convolutions on flipped images (`Vae::set_flipped`) [None: as train does].
     pub flipped: Option<bool>,
-    /// Let cuDNN time its kernels for these shapes first (as `train` does on CUDA).
+    /// Capture the CUDA graph with cuDNN's benchmark mode (`StepData::cudnn_benchmark`; train
+    /// does).
     pub cudnn_benchmark: bool,
 }
 
@@ -77,6 +78,7 @@ fn time_form(images: &Tensor, form: StepForm, bs: i64, cfg: &BenchConfig) -> Res
         images,
         r_loss_factor: config.train.r_loss_factor,
         stream: false,
+        cudnn_benchmark: cfg.cudnn_benchmark,
     };
     let mode = match form {
         StepForm::Eager => CudaGraphMode::Off,
@@ -115,9 +117,6 @@ fn time_form(images: &Tensor, form: StepForm, bs: i64, cfg: &BenchConfig) -> Res
 /// Every (batch size, form) of `cfg`, in that order. A measurement that fails is reported on
 /// stderr and left out; the others still run.
 pub fn run(images: &Tensor, cfg: &BenchConfig, mut each: impl FnMut(&BenchRow)) -> Vec<BenchRow> {
-    if cfg.device.is_cuda() {
-        tch::Cuda::cudnn_set_benchmark(cfg.cudnn_benchmark);
-    }
     let mut rows = Vec::new();
     for &bs in &cfg.batch_sizes {
         for &form in &cfg.forms {
@@ -128,8 +127,8 @@ pub fn run(images: &Tensor, cfg: &BenchConfig, mut each: impl FnMut(&BenchRow)) 
                     continue;
                 }
             };
-            let cudnn = if cfg.device.is_cuda() && cfg.cudnn_benchmark {
-                ", cudnn.benchmark"
+            let cudnn = if form == StepForm::CudaGraph && !cfg.cudnn_benchmark {
+                ", no cudnn.benchmark"
             } else {
                 ""
             };

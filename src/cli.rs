@@ -192,8 +192,9 @@ pub struct BenchArgs {
     /// [default: as train does, like --channels-last].
     #[arg(long, value_name = "true|false")]
     pub flipped: Option<bool>,
-    /// Let cuDNN time its kernels first (torch.backends.cudnn.benchmark); train leaves it off.
-    #[arg(long, value_name = "true|false", default_value_t = false, action = clap::ArgAction::Set)]
+    /// Capture the CUDA graph with cuDNN's benchmark mode (torch.backends.cudnn.benchmark),
+    /// as train does; the eager step runs without it.
+    #[arg(long, value_name = "true|false", default_value_t = true, action = clap::ArgAction::Set)]
     pub cudnn_benchmark: bool,
     /// Also write the rows as JSON to FILE.
     #[arg(long, value_name = "FILE")]

@@ -256,9 +256,9 @@ pub fn train(job: &TrainJob) -> Result<Vec<EpochRow>> {
         )?;
         checkpoint::load_optimizer(run, &mut opt, &state)?;
     }
-    // cuDNN's benchmark mode stays off (libtorch's default): on an H200 it left the graphed
-    // batch-32 step unchanged (0.792 ms with it, 0.777 without, gpu-check 2026-11-28) and cost
-    // about 0.5 s of autotuning in the first epoch, for the test pass's new shapes.
+    // cuDNN's benchmark mode is on only while the graph is captured (`StepData`): left on, it
+    // cost about 0.5 s of autotuning in the first epoch, for the test pass's new shapes, and
+    // the eager NCHW step gained nothing from it (H200, gpu-check 2026-11-28).
     let vae = &model.vae;
     let factor = cfg.train.r_loss_factor;
     let data = StepData {
@@ -266,6 +266,7 @@ pub fn train(job: &TrainJob) -> Result<Vec<EpochRow>> {
         images: &train_x,
         r_loss_factor: factor,
         stream,
+        cudnn_benchmark: true,
     };
     let (mut step, fallback) = TrainStep::new(data, opt, bs, cfg.train.cuda_graph)?;
     if let Some(why) = fallback {

@@ -78,6 +78,7 @@ fn run_form_on(
         images: x,
         r_loss_factor: 1000.0,
         stream,
+        cudnn_benchmark: true,
     };
     let (mut step, warning) = TrainStep::new(data, opt, 32, form).unwrap();
     assert_eq!(warning, None);

@@ -56,6 +56,7 @@ fn the_eager_step_is_the_hand_written_loop_bit_for_bit() {
         images: &x,
         r_loss_factor: 1000.0,
         stream: false,
+        cudnn_benchmark: true,
     };
     let (mut step, warning) = TrainStep::new(data, opt_b, 8, CudaGraphMode::Auto).unwrap();
     assert_eq!((step.form(), warning), (StepForm::Eager, None));
@@ -94,6 +95,7 @@ fn cuda_graph_on_is_refused_on_the_cpu_and_auto_is_eager() {
             images: &x,
             r_loss_factor: 1000.0,
             stream: false,
+            cudnn_benchmark: true,
         };
         match TrainStep::new(data, opt, 8, mode) {
             Ok((step, warning)) => {
