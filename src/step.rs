@@ -169,21 +169,21 @@ impl<'a> TrainStep<'a> {
         match (mode, cuda) {
             (CudaGraphMode::Off, _) | (CudaGraphMode::Auto, None) => Ok((step, None)),
             (CudaGraphMode::On, None) => Err(StepError::NotCuda(device)),
-            (mode, Some(index)) => match {
-                // On an H200 the channels-last graph ran 1.32 against 1.55 ms/step at batch
-                // 256 with it, and 3.24 against 3.93 at 1024 (gpu-check, 2026-11-28).
+            (mode, Some(index)) => {
+                // On an H200 the channels-last graph ran 1.31 against 1.56 ms/step at batch
+                // 256 with it, and 3.24 against 3.92 at 1024 (gpu-check, 2026-11-28).
                 tch::Cuda::cudnn_set_benchmark(step.data.cudnn_benchmark);
                 let captured = step.capture(index, batch_size);
                 tch::Cuda::cudnn_set_benchmark(false);
-                captured
-            } {
-                Ok(()) => Ok((step, None)),
-                Err(e) if mode == CudaGraphMode::Auto => Ok((
-                    step,
-                    Some(format!("{e}; training with eager steps instead")),
-                )),
-                Err(e) => Err(StepError::Capture(e)),
-            },
+                match captured {
+                    Ok(()) => Ok((step, None)),
+                    Err(e) if mode == CudaGraphMode::Auto => Ok((
+                        step,
+                        Some(format!("{e}; training with eager steps instead")),
+                    )),
+                    Err(e) => Err(StepError::Capture(e)),
+                }
+            }
         }
     }
 

@@ -19,9 +19,10 @@ fn outputs_and_gradients(vs: &nn::VarStore, vae: &Vae, x: &Tensor, z: &Tensor) -
     let images = vae.decoder.forward_t(z, true);
     let loss = (&mu * &mu).sum(Kind::Double)
         + log_var.sin().sum(Kind::Double)
-        + (&images * Tensor::arange(images.numel() as i64, (Kind::Double, Device::Cpu))
-            .view(images.size().as_slice())
-            .cos())
+        + (&images
+            * Tensor::arange(images.numel() as i64, (Kind::Double, Device::Cpu))
+                .view(images.size().as_slice())
+                .cos())
         .sum(Kind::Double);
     let all = vs.variables();
     let mut names: Vec<&String> = all.keys().filter(|n| all[*n].requires_grad()).collect();
@@ -79,7 +80,11 @@ fn flipped_forms_equal_keras_padding_for_kernels_strides_and_sizes() {
                 b.set_channels_last(&vs_b);
                 let got = outputs_and_gradients(&vs_b, &b, &x, &z);
                 let d = max_difference(&want, &got);
-                assert!(d < 1e-10, "k {k} s {s} {h}x{w} {:?}: differs by {d}", b.decoder.layout);
+                assert!(
+                    d < 1e-10,
+                    "k {k} s {s} {h}x{w} {:?}: differs by {d}",
+                    b.decoder.layout
+                );
             }
         }
     }
