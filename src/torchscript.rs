@@ -16,7 +16,7 @@ use tch::TchError;
 
 use crate::config::VaeConfig;
 use crate::model::{
-    odd_crop_padding, same_padding, BatchNorm, Conv, ConvTranspose, Dense, Vae, BN_EPSILON,
+    conv_padding, conv_t_padding, BatchNorm, Conv, ConvTranspose, Dense, Vae, BN_EPSILON,
     BN_MOMENTUM,
 };
 use crate::script::ScriptModule;
@@ -44,43 +44,40 @@ fn layer(
     Ok(m)
 }
 
-/// Keras Conv2D(padding='same') on an input of `n` (h, w).
+/// Keras Conv2D(padding='same') on an input of `n` (h, w), padded as the Rust model's NCHW
+/// layout does (`model::conv_padding`): the symmetric part in the conv, the odd pixel after.
 fn conv(class: &str, c: &Conv, (h, w): (i64, i64)) -> Result<ScriptModule, TchError> {
     let k = c.weight.size()[2];
     let s = c.stride;
-    let (t, b) = same_padding(h, k, s);
-    let (l, r) = same_padding(w, k, s);
-    let body = if t == b && l == r {
-        format!("    return torch.conv2d(x, self.weight, self.bias, [{s}, {s}], [{t}, {l}])\n")
+    let (ph, t, b) = conv_padding(h, k, s, false);
+    let (pw, l, r) = conv_padding(w, k, s, false);
+    let pad = if [t, b, l, r].iter().any(|&e| e != 0) {
+        format!("    x = torch.constant_pad_nd(x, [{l}, {r}, {t}, {b}], 0.0)\n")
     } else {
-        // TF 'same': the odd padding pixel goes after (bottom, right).
-        format!(
-            "    x = torch.constant_pad_nd(x, [{l}, {r}, {t}, {b}], 0.0)\n    \
-             return torch.conv2d(x, self.weight, self.bias, [{s}, {s}], [0, 0])\n"
-        )
+        String::new()
     };
+    let body = format!(
+        "{pad}    return torch.conv2d(x, self.weight, self.bias, [{s}, {s}], [{ph}, {pw}])\n"
+    );
     layer(class, &c.weight, &c.bias, &body)
 }
 
-/// Keras Conv2DTranspose(padding='same'): output (h * s, w * s).
+/// Keras Conv2DTranspose(padding='same'): output (h * s, w * s), as the Rust model's NCHW layout
+/// computes it (`model::conv_t_padding`): an odd crop is one zero row and column before the
+/// input, then symmetric padding with output_padding cutting exactly TF's window.
 fn conv_transpose(class: &str, c: &ConvTranspose) -> Result<ScriptModule, TchError> {
     let k = c.weight.size()[2];
     let s = c.stride;
-    let crop = k - s;
-    let before = crop / 2;
-    let body = if crop - before == before {
-        format!(
-            "    return torch.conv_transpose2d(x, self.weight, self.bias, [{s}, {s}], [{before}, {before}], [0, 0])\n"
-        )
+    let (p, op, before) =
+        conv_t_padding(k, s, false).expect("every transposed conv has an unflipped form");
+    let pad = if before > 0 {
+        format!("    x = torch.constant_pad_nd(x, [{before}, 0, {before}, 0], 0.0)\n")
     } else {
-        // TF 'same' keeps the first h * s rows of the full output: one zero row and column
-        // before the input, then symmetric padding with output_padding cut exactly those.
-        let (p, op) = odd_crop_padding(k, s);
-        format!(
-            "    x = torch.constant_pad_nd(x, [1, 0, 1, 0], 0.0)\n    \
-             return torch.conv_transpose2d(x, self.weight, self.bias, [{s}, {s}], [{p}, {p}], [{op}, {op}])\n"
-        )
+        String::new()
     };
+    let body = format!(
+        "{pad}    return torch.conv_transpose2d(x, self.weight, self.bias, [{s}, {s}], [{p}, {p}], [{op}, {op}])\n"
+    );
     layer(class, &c.weight, &c.bias, &body)
 }
 
