@@ -2,17 +2,7 @@
 //! train + resume through the command line.
 mod common;
 
-use std::process::Output;
-
-use common::vae_tch;
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use common::{text, vae_tch};
 
 #[test]
 fn help_explains_every_subcommand_and_train_flag() {

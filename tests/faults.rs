@@ -8,11 +8,7 @@ use std::process::{Command, Output};
 use common::vae_tch;
 
 fn fails_with(o: &Output, needle: &str) {
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let text = common::text(o);
     assert_eq!(o.status.code(), Some(1), "{text}");
     assert!(text.contains(needle), "no {needle:?} in: {text}");
     assert!(!text.contains("panicked"), "{text}");

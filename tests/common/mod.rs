@@ -98,3 +98,12 @@ pub fn vae_tch(args: &[&str], cwd: &Path) -> Output {
         .output()
         .expect("running vae-tch")
 }
+
+/// What a run of the binary printed, stdout then stderr, for assertions on messages.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
