@@ -72,20 +72,25 @@ impl ScriptModule {
     /// Registers a copy of `t` on the CPU as parameter `name` (requiring grad): saved modules
     /// load anywhere without a map location, and `.to("cuda")` moves them.
     pub fn parameter(&mut self, name: &str, t: &Tensor) -> Result<&mut Self, TchError> {
-        let n = cstring(name)?;
-        let t = t.detach().to_device(tch::Device::Cpu).contiguous();
-        check(&self.name, unsafe {
-            vae_tch_script_add_parameter(self.handle, n.as_ptr(), t.as_ptr() as *const c_void)
-        })?;
-        Ok(self)
+        self.add_tensor(name, t, vae_tch_script_add_parameter)
     }
 
     /// Registers a copy of `t` on the CPU as buffer `name` (saved in `state_dict()`, not trained).
     pub fn buffer(&mut self, name: &str, t: &Tensor) -> Result<&mut Self, TchError> {
+        self.add_tensor(name, t, vae_tch_script_add_buffer)
+    }
+
+    /// A detached, contiguous CPU copy of `t` registered under `name` by the shim's `add`.
+    fn add_tensor(
+        &mut self,
+        name: &str,
+        t: &Tensor,
+        add: unsafe extern "C" fn(*mut c_void, *const c_char, *const c_void) -> *const c_char,
+    ) -> Result<&mut Self, TchError> {
         let n = cstring(name)?;
         let t = t.detach().to_device(tch::Device::Cpu).contiguous();
         check(&self.name, unsafe {
-            vae_tch_script_add_buffer(self.handle, n.as_ptr(), t.as_ptr() as *const c_void)
+            add(self.handle, n.as_ptr(), t.as_ptr() as *const c_void)
         })?;
         Ok(self)
     }
