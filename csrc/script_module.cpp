@@ -69,11 +69,14 @@ const char *vae_tch_script_define(void *m, const char *source) {
   return guarded([&] { as_module(m)->define(source); });
 }
 
-// Saves `m` with `n` extra files (name -> bytes), which Python reads with
-// torch.jit.load(path, _extra_files={name: ""}).
+// Saves `m` in eval mode (training = false on it and every submodule, as from_pretrained
+// returns the PyTorch module: `vae(x)` must not run dropout or move BatchNorm's statistics;
+// `.train()` turns training on for fine-tuning) with `n` extra files (name -> bytes), which
+// Python reads with torch.jit.load(path, _extra_files={name: ""}).
 const char *vae_tch_script_save(void *m, const char *path, int n, const char **names,
                                 const char **contents, const size_t *lengths) {
   return guarded([&] {
+    as_module(m)->eval();
     torch::jit::ExtraFilesMap extra;
     for (int i = 0; i < n; ++i) extra[names[i]] = std::string(contents[i], lengths[i]);
     as_module(m)->save(path, extra);

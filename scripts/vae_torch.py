@@ -1,23 +1,22 @@
 """PyTorch reference of the vae-tch model: the Keras VAE of Foster, "Generative Deep Learning",
-ch. 3, in plain PyTorch with Keras semantics (see ../shared/keras-semantics.md):
+ch. 3, in plain PyTorch with Keras semantics:
 
 - Conv2D 'same' as TF pads it: the odd pixel after (stride 2: 0 before, 1 after);
 - Conv2DTranspose 'same': the full transposed conv, cropped (k - s) // 2 before, the rest after;
 - LeakyReLU slope 0.3; glorot-uniform kernels, zero biases;
 - for the faces model, BatchNormalization with Keras's momentum 0.99, epsilon 1e-3 and moving
-  variance updated with the biased batch variance (KerasBatchNorm2d), and Dropout.
+  variance updated with the biased variance (KerasBatchNorm2d), and Dropout.
 
-Its state_dict keys are exactly the tensor names in vae-tch's model.safetensors, so
+Its state_dict keys are exactly the tensor names in model.safetensors. In an export folder (this
+file, config.json, config.toml and model.safetensors travel together):
 
-    model = VAE.from_pretrained("runs/mnist-1/export")      # an export folder (this file is in it)
+    from vae_torch import VAE
+    model = VAE.from_pretrained(".")                  # the folder; eval mode
 
-or, from a run's checkpoint,
+or, with fresh weights, `VAE.from_config("config.json")`. The encoder and decoder check their
+inputs (dtype, rank, sizes; the value range with `check_range = True`) and raise ValueError.
 
-    model = VAE.from_config("runs/mnist-1/config.toml")
-    model.load_state_dict(safetensors.torch.load_file("runs/mnist-1/checkpoint/model.safetensors"))
-
-Runs on Python 3.9+ with torch (and safetensors for the weights). Also the benchmark baseline
-(scripts/bench.py) and the source of golden numbers in the Rust tests.
+Runs on Python 3.9+ with torch (and safetensors for the weights).
 """
 from __future__ import annotations
 
@@ -150,9 +149,38 @@ class KerasBatchNorm2d(nn.Module):
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
 
 
+def check_images(x: torch.Tensor, cfg: VaeConfig, dtype: torch.dtype, who: str, check_range: bool) -> None:
+    """The exports' input check for images, as ValueError: dtype (the model's), rank and size;
+    the value range when `check_range` (an empty batch passes)."""
+    c, h, w = cfg.input_shape
+    if x.dtype != dtype or x.dim() != 4 or tuple(x.shape[1:]) != (c, h, w):
+        raise ValueError(
+            f"vae-tch {who}: expected {str(dtype).replace('torch.', '')} images [N, {c}, {h}, {w}] "
+            f"(the model's dtype) with values in [0, 1], got {str(x.dtype).replace('torch.', '')} {tuple(x.shape)}"
+        )
+    if check_range and x.numel() > 0:
+        lo, hi = float(x.min()), float(x.max())
+        if lo < 0.0 or hi > 1.0:
+            raise ValueError(
+                f"vae-tch {who}: expected image values in [0, 1] (check_range is on), got values in [{lo}, {hi}]"
+            )
+
+
+def check_latent(z: torch.Tensor, cfg: VaeConfig, dtype: torch.dtype, who: str) -> None:
+    """The exports' input check for latent points, as ValueError."""
+    l = cfg.latent_dim
+    if z.dtype != dtype or z.dim() != 2 or z.shape[1] != l:
+        raise ValueError(
+            f"vae-tch {who}: expected {str(dtype).replace('torch.', '')} latent points [N, {l}] "
+            f"(the model's dtype), got {str(z.dtype).replace('torch.', '')} {tuple(z.shape)}"
+        )
+
+
 class Encoder(nn.Module):
     def __init__(self, cfg: VaeConfig):
         super().__init__()
+        self.cfg = cfg
+        self.check_range = False
         self.slope = cfg.leaky_relu_slope
         self.bn = cfg.use_batch_norm
         self.dropout = cfg.dropout_rate if cfg.use_dropout else 0.0
@@ -170,6 +198,7 @@ class Encoder(nn.Module):
         self.log_var = Dense(flat, cfg.latent_dim)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        check_images(x, self.cfg, self.mu.weight.dtype, "encoder", self.check_range)
         for i in range(self.n_convs):
             x = getattr(self, f"conv{i + 1}")(x)
             if self.bn:
@@ -184,6 +213,7 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     def __init__(self, cfg: VaeConfig):
         super().__init__()
+        self.cfg = cfg
         self.slope = cfg.leaky_relu_slope
         self.shape = cfg.shape_before_flattening()
         self.fc = Dense(cfg.latent_dim, math.prod(self.shape))
@@ -200,6 +230,7 @@ class Decoder(nn.Module):
             c_in = f
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        check_latent(z, self.cfg, self.fc.weight.dtype, "decoder")
         x = self.fc(z).view(-1, *self.shape)
         for i in range(self.n_deconvs):
             x = getattr(self, f"deconv{i + 1}")(x)
@@ -219,6 +250,15 @@ class VAE(nn.Module):
         self.config = cfg or VaeConfig()
         self.encoder = Encoder(self.config)
         self.decoder = Decoder(self.config)
+
+    @property
+    def check_range(self) -> bool:
+        """Check that image values lie in [0, 1] (a min and a max per call), as vae.pt's."""
+        return self.encoder.check_range
+
+    @check_range.setter
+    def check_range(self, on: bool) -> None:
+        self.encoder.check_range = on
 
     @classmethod
     def from_config(cls, path: str | Path) -> "VAE":

@@ -4,12 +4,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use vae_tch::data::folder::ResizeMode;
-use vae_tch::data::DatasetKind;
+use vae_tch::config::ResizeMode;
+use vae_tch::config::DatasetKind;
 use vae_tch::plot::grids::Spacing;
 use vae_tch::plot::run::Which;
 use vae_tch::plot::Format;
-use vae_tch::step::CudaGraphMode;
+use vae_tch::config::CudaGraphMode;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -70,9 +70,9 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// Data set to train on.
-    #[arg(long, value_enum, default_value_t = DatasetKind::Mnist, conflicts_with = "resume")]
-    pub dataset: DatasetKind,
+    /// Data set to train on [default: mnist].
+    #[arg(long, value_enum, conflicts_with = "resume")]
+    pub dataset: Option<DatasetKind>,
     /// Folder with the data set's IDX files, or with your images for --dataset folder
     /// [default: data/<dataset>].
     #[arg(long, value_name = "DIR")]
@@ -107,36 +107,32 @@ pub struct TrainArgs {
     /// Total number of epochs (with --resume: the new total) [default: 200, as the seed].
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Images per training step.
-    #[arg(long, default_value_t = 32, conflicts_with = "resume")]
-    pub batch_size: usize,
-    /// Adam learning rate.
-    #[arg(long, default_value_t = 5e-4, conflicts_with = "resume")]
-    pub lr: f64,
-    /// Weight of the per-image mean squared error against the KL term.
-    #[arg(long, default_value_t = 1000.0, conflicts_with = "resume")]
-    pub r_loss_factor: f64,
-    /// Size of the latent space.
-    #[arg(long, default_value_t = 2, conflicts_with = "resume")]
-    pub latent_dim: i64,
-    /// Seed for the initial weights, the shuffles and the sampling noise.
-    #[arg(long, default_value_t = 42, conflicts_with = "resume")]
-    pub seed: u64,
+    /// Images per training step [default: 32].
+    #[arg(long, value_name = "N", conflicts_with = "resume")]
+    pub batch_size: Option<usize>,
+    /// Adam learning rate [default: 0.0005].
+    #[arg(long, value_name = "RATE", conflicts_with = "resume")]
+    pub lr: Option<f64>,
+    /// Weight of the per-image mean squared error against the KL term [default: 1000].
+    #[arg(long, value_name = "F", conflicts_with = "resume")]
+    pub r_loss_factor: Option<f64>,
+    /// Size of the latent space [default: 2].
+    #[arg(long, value_name = "N", conflicts_with = "resume")]
+    pub latent_dim: Option<i64>,
+    /// Seed for the initial weights, the shuffles and the sampling noise [default: 42].
+    #[arg(long, value_name = "N", conflicts_with = "resume")]
+    pub seed: Option<u64>,
     /// Use only the first N training images (quick runs).
     #[arg(long, value_name = "N", conflicts_with = "resume")]
     pub train_limit: Option<usize>,
     /// Use only the first N test images.
     #[arg(long, value_name = "N", conflicts_with = "resume")]
     pub test_limit: Option<usize>,
-    /// Write test reconstructions every N epochs and after the last (0: never).
-    #[arg(
-        long,
-        value_name = "N",
-        default_value_t = 20,
-        conflicts_with = "resume"
-    )]
-    pub reconstruction_every: usize,
-    /// Start from this TOML config (as written to a run's config.toml); flags given override it.
+    /// Write test reconstructions every N epochs and after the last (0: never) [default: 20].
+    #[arg(long, value_name = "N", conflicts_with = "resume")]
+    pub reconstruction_every: Option<usize>,
+    /// Start from this TOML config (a preset in configs/, or a run's config.toml). Every flag
+    /// given wins over it, even one equal to its default; the run prints what the flags changed.
     #[arg(long, value_name = "FILE", conflicts_with = "resume")]
     pub config: Option<PathBuf>,
     /// The run folder [default: runs/<dataset>-<n>, the first free n].
@@ -156,7 +152,10 @@ pub struct TrainArgs {
     /// Do not write the TorchScript/safetensors exports into <run>/export at the end.
     #[arg(long)]
     pub no_export: bool,
-    /// No progress bars or per-epoch lines.
+    /// Print the config this command would train with (TOML) and exit without training.
+    #[arg(long)]
+    pub print_config: bool,
+    /// No progress bars or per-epoch lines (warnings and errors still print).
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -290,9 +289,9 @@ pub struct ManifoldArgs {
     /// [-range, range].
     #[arg(long, value_enum, default_value_t = Spacing::Normal)]
     pub spacing: Spacing,
-    /// Half-width of the linear grid.
-    #[arg(long, default_value_t = 3.0)]
-    pub range: f64,
+    /// Half-width of the linear grid (--spacing linear only) [default: 3].
+    #[arg(long, value_name = "R")]
+    pub range: Option<f64>,
 }
 
 #[derive(Debug, Args)]
@@ -362,6 +361,11 @@ pub struct FetchArgs {
     /// Skip the official mirrors; use the offline source at once.
     #[arg(long)]
     pub offline: bool,
+    /// Allow installing the offline source's system package when it is missing (Fashion-MNIST:
+    /// `apt-get install dataset-fashion-mnist`, needs root). Without it vae-tch prints the
+    /// command and stops.
+    #[arg(long)]
+    pub install: bool,
     /// Seconds to wait for a connection, and for each read.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub timeout: u64,

@@ -1,28 +1,33 @@
 //! vae-tch: the convolutional VAE of Foster, "Generative Deep Learning" (ch. 3), trained on
 //! libtorch through tch, with Keras semantics and outputs that load in Python.
-pub mod bench;
-pub mod checkpoint;
+//!
+//! One folder a concern, in floors: a module imports only the floors below its own
+//! (`tests/layers.rs` checks it), from the bottom up:
+//! - `util`: files written atomically, progress bars, devices, signals, PNG grids;
+//! - `config`: the run's config as data, and the plain enums it names;
+//! - `data`: IDX files, fetching and offline sources, image folders and their cache, batches;
+//! - `model`: the Keras mirror (encoder, decoder, layers, layouts), its loss and summary;
+//! - `train`: the epoch loop, the step (eager or CUDA graph), Keras Adam, the benchmark;
+//! - `run`: the run folder: checkpoint, metrics.csv, lock, data identity, and the job that
+//!   trains a run folder;
+//! - `plot`: the figures;
+//! - `interop`: exports (TorchScript, safetensors, the model card) and Keras import;
+//! - `commands`: what a command does end to end (a training run and what follows it, info),
+//!   for the binary and for later commands to reuse.
+pub mod util;
+
 pub mod config;
-pub mod cuda_graph;
+
 pub mod data;
-pub mod data_identity;
-pub mod device;
-pub mod export;
-pub mod fsutil;
-pub mod images;
-pub mod info;
-pub mod interrupt;
-pub mod keras_import;
-pub mod loss;
-pub mod metrics;
+
 pub mod model;
-pub mod optim;
-pub mod plot;
-pub mod progress;
-pub mod runlock;
-pub mod safetensors_io;
-pub mod script;
-pub mod step;
-pub mod summary;
-pub mod torchscript;
+
 pub mod train;
+
+pub mod run;
+
+pub mod plot;
+
+pub mod interop;
+
+pub mod commands;

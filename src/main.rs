@@ -13,13 +13,18 @@ use cli::{
     BenchArgs, Cli, Command, DataCommand, ExportArgs, FetchArgs, FigureArgs, ImportKerasArgs,
     SummaryArgs, TrainArgs,
 };
+use vae_tch::commands::{self, train::TrainRequest};
+use vae_tch::config::overrides::{Overrides, RunOverrides};
 use vae_tch::config::TrainConfig;
 use vae_tch::data::fetch::{self, FetchOptions};
 use vae_tch::plot::run::{self as figures, RunData, Which};
-use vae_tch::plot::Format;
-use vae_tch::step::{CudaGraphMode, StepForm};
-use vae_tch::train::{self, TrainJob};
-use vae_tch::{bench, checkpoint, device, export, keras_import, summary};
+use vae_tch::plot::grids::Spacing;
+use vae_tch::config::{CudaGraphMode, StepForm};
+use vae_tch::interop::{export, keras_import};
+use vae_tch::model::summary;
+use vae_tch::run::checkpoint;
+use vae_tch::train::bench;
+use vae_tch::util::device;
 
 /// Keeps glibc from returning every large buffer to the kernel: by default each activation of
 /// 128 KiB or more is its own mmap, freed with munmap and faulted in again the next step. With
@@ -33,21 +38,44 @@ fn tune_malloc() {
     }
 }
 
-/// A line for errors caused by a full disk (ENOSPC), which libraries report in their own words
-/// ("No space left on device (os error 28)", "Os { code: 28, .. }").
+/// The OS error codes of a failed write that the user can fix, and what to tell them.
+const WRITE_LIMITS: [(i32, &str); 2] = [
+    (
+        libc::ENOSPC,
+        "the disk is full: free some space, then run the same command again",
+    ),
+    (
+        libc::EFBIG,
+        "a file grew past the file-size limit (`ulimit -f`): raise the limit, then run the same command again",
+    ),
+];
+
+/// A line for errors caused by a full disk (ENOSPC) or a file-size limit (EFBIG), which
+/// libraries report in their own words ("No space left on device (os error 28)",
+/// "Os { code: 28, .. }").
 fn disk_full_hint(e: &anyhow::Error) -> Option<String> {
-    let full = e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.raw_os_error() == Some(libc::ENOSPC))
-    }) || {
-        let text = format!("{e:#}");
-        text.contains("os error 28") || text.contains("code: 28")
-    };
-    full.then(|| {
-        "the disk is full: free some space, then run the same command again (a run continues with \
-         `vae-tch train --resume RUN`; its last complete checkpoint is kept)"
-            .to_string()
+    let text = format!("{e:#}");
+    WRITE_LIMITS.iter().find_map(|&(code, what)| {
+        let hit = e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.raw_os_error() == Some(code))
+        }) || text.contains(&format!("os error {code})"))
+            || text.contains(&format!("code: {code},"));
+        hit.then(|| {
+            format!(
+                "{what} (a run continues with `vae-tch train --resume RUN`; its last complete checkpoint is kept)"
+            )
+        })
     })
+}
+
+/// A file-size limit (`ulimit -f`) sends SIGXFSZ, whose default action kills the process with
+/// no message (exit 153). Ignored, the write fails with EFBIG instead, and that is reported like
+/// a full disk: a message, the last checkpoint kept.
+fn ignore_sigxfsz() {
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
 }
 
 /// Exit status of an internal error (a panic): EX_SOFTWARE of sysexits.h. Usage errors exit 2
@@ -56,6 +84,7 @@ const EXIT_INTERNAL: u8 = 70;
 
 fn main() -> ExitCode {
     tune_malloc();
+    ignore_sigxfsz();
     let cli = Cli::parse();
     // A panic is a bug: one line that says so, no backtrace wall (RUST_BACKTRACE=1 shows it).
     let default_hook = std::panic::take_hook();
@@ -67,7 +96,7 @@ fn main() -> ExitCode {
     match std::panic::catch_unwind(|| run(cli)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
-            if let Some(stop) = e.downcast_ref::<train::Interrupted>() {
+            if let Some(stop) = e.downcast_ref::<vae_tch::train::Interrupted>() {
                 eprintln!("{stop}");
                 return ExitCode::from(128 + stop.signal as u8);
             }
@@ -78,7 +107,7 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
         Err(panic) => {
-            let message = vae_tch::cuda_graph::panic_message(&panic);
+            let message = vae_tch::train::cuda_graph::panic_message(&panic);
             let first = message.lines().next().unwrap_or("panic");
             eprintln!(
                 "internal error: {first} (please report it with the command that caused it; RUST_BACKTRACE=1 shows where)"
@@ -103,9 +132,16 @@ fn run(cli: Cli) -> Result<()> {
         Command::LatentPlot(a) => with_run(&a.fig, |src, out| {
             figures::latent_plot(src, a.split, a.limit, out, a.format)
         }),
-        Command::Manifold(a) => with_run(&a.fig, |src, out| {
-            figures::manifold(src, a.n, a.spacing, a.range, out)
-        }),
+        Command::Manifold(a) => {
+            if a.range.is_some() && a.spacing != Spacing::Linear {
+                anyhow::bail!(
+                    "--range applies to --spacing linear only (the normal grid is quantiles of N(0, 1)); add --spacing linear or drop --range"
+                );
+            }
+            with_run(&a.fig, |src, out| {
+                figures::manifold(src, a.n, a.spacing, a.range.unwrap_or(3.0), out)
+            })
+        }
         Command::Reconstruct(a) => with_run(&a.fig, |src, out| figures::reconstruct(src, a.n, out)),
         Command::Sample(a) => with_run(&a.fig, |src, out| figures::sample(src, a.n, a.seed, out)),
         Command::Interpolate(a) => with_run(&a.fig, |src, out| {
@@ -113,7 +149,7 @@ fn run(cli: Cli) -> Result<()> {
         }),
         Command::Bench(args) => run_bench(args),
         Command::Info => {
-            print!("{}", vae_tch::info::report());
+            print!("{}", commands::info::report());
             Ok(())
         }
         Command::Data {
@@ -140,175 +176,64 @@ fn with_run(
     done(draw(&src, a.out.as_deref()))
 }
 
-fn load_config_file(path: &Path) -> Result<TrainConfig> {
-    TrainConfig::load(path).with_context(|| format!("--config {}", path.display()))
-}
-
-/// The config of a new run: --config (or the defaults), then each flag.
-fn new_run_config(a: &TrainArgs) -> Result<TrainConfig> {
-    let mut c = match &a.config {
-        Some(path) => load_config_file(path)?,
-        None => TrainConfig::default(),
-    };
-    // Flags left at their defaults do not override a --config file.
-    let d = TrainConfig::default();
-    let file = a.config.is_some();
-    macro_rules! set {
-        ($dst:expr, $val:expr, $default:expr) => {
-            if !file || $val != $default {
-                $dst = $val;
-            }
-        };
-    }
-    set!(c.data.dataset, a.dataset, d.data.dataset);
-    set!(c.train.batch_size, a.batch_size, d.train.batch_size);
-    set!(c.optim.learning_rate, a.lr, d.optim.learning_rate);
-    set!(
-        c.train.r_loss_factor,
-        a.r_loss_factor,
-        d.train.r_loss_factor
-    );
-    set!(c.model.latent_dim, a.latent_dim, d.model.latent_dim);
-    set!(c.train.seed, a.seed, d.train.seed);
-    set!(
-        c.train.reconstruction_every,
-        a.reconstruction_every,
-        d.train.reconstruction_every
-    );
-    if a.train_limit.is_some() {
-        c.data.train_limit = a.train_limit;
-    }
-    if a.test_limit.is_some() {
-        c.data.test_limit = a.test_limit;
-    }
-    if let Some(shape) = &a.input_shape {
-        let &[ch, h, w] = shape.as_slice() else {
-            anyhow::bail!(
+/// The typed request of `train`'s flags: only the flags given override the config.
+fn train_request(a: &TrainArgs) -> Result<TrainRequest> {
+    let input_shape = match &a.input_shape {
+        None => None,
+        Some(shape) => match shape.as_slice() {
+            &[ch, h, w] => Some([ch, h, w]),
+            _ => anyhow::bail!(
                 "--input-shape {}: expected three numbers C,H,W (e.g. 3,64,64)",
                 shape
                     .iter()
                     .map(|v| v.to_string())
                     .collect::<Vec<_>>()
                     .join(",")
-            );
-        };
-        c.model.input_shape = [ch, h, w];
-        // The decoder's last layer gives the channels.
-        if let Some(last) = c.model.decoder_conv_t_filters.last_mut() {
-            *last = ch;
-        }
-    }
-    if let Some(r) = a.resize {
-        c.data.resize = r;
-    }
-    if let Some(f) = a.test_fraction {
-        c.data.test_fraction = f;
-    }
-    apply_run_flags(&mut c, a)?;
-    c.validate()?;
-    Ok(c)
-}
-
-/// The flags a resumed run may change too: epochs, where the data is, how it trains.
-fn apply_run_flags(c: &mut TrainConfig, a: &TrainArgs) -> Result<()> {
-    if let Some(e) = a.epochs {
-        if e == 0 {
-            anyhow::bail!("--epochs 0: train at least one epoch");
-        }
-        c.train.epochs = e;
-    }
-    if a.data_dir.is_some() {
-        c.data.dir = a.data_dir.clone();
-    }
-    if let Some(mode) = a.cuda_graph {
-        c.train.cuda_graph = mode;
-    }
-    if a.cache_dir.is_some() {
-        c.data.cache_dir = a.cache_dir.clone();
-    }
-    if a.stream_data {
-        c.data.stream = true;
-    }
-    Ok(())
+            ),
+        },
+    };
+    Ok(TrainRequest {
+        config_file: a.config.clone(),
+        overrides: Overrides {
+            dataset: a.dataset,
+            batch_size: a.batch_size,
+            learning_rate: a.lr,
+            r_loss_factor: a.r_loss_factor,
+            latent_dim: a.latent_dim,
+            seed: a.seed,
+            reconstruction_every: a.reconstruction_every,
+            train_limit: a.train_limit,
+            test_limit: a.test_limit,
+            input_shape,
+            resize: a.resize,
+            test_fraction: a.test_fraction,
+            run: RunOverrides {
+                epochs: a.epochs,
+                data_dir: a.data_dir.clone(),
+                cuda_graph: a.cuda_graph,
+                cache_dir: a.cache_dir.clone(),
+                stream: a.stream_data,
+            },
+        },
+        out: a.out.clone(),
+        resume: a.resume.clone(),
+        device: device::parse(&a.device)?,
+        quiet: a.quiet,
+        force_data: a.force,
+        export: !a.no_export,
+    })
 }
 
 fn run_train(a: TrainArgs) -> Result<()> {
-    let device = device::parse(&a.device)?;
-    vae_tch::interrupt::install();
-    let job = match &a.resume {
-        Some(run) => {
-            let mut config = checkpoint::read_config(run)?;
-            apply_run_flags(&mut config, &a)?;
-            // A run with no finished epoch resumes from the beginning (train says so).
-            let done = checkpoint::read_state(run).map_or(0, |s| s.epoch);
-            if config.train.epochs < done {
-                anyhow::bail!(
-                    "--epochs {}: {} already has {done} epochs done; pass --epochs N with N above {done} to train on",
-                    config.train.epochs,
-                    run.display()
-                );
-            }
-            TrainJob {
-                run: run.clone(),
-                config,
-                resume: true,
-                device,
-                quiet: a.quiet,
-                force_data: a.force,
-            }
-        }
-        None => {
-            let config = new_run_config(&a)?;
-            let run = match &a.out {
-                Some(dir) => dir.clone(),
-                None => checkpoint::new_run_dir(Path::new("runs"), config.data.dataset.name()),
-            };
-            TrainJob {
-                run,
-                config,
-                resume: false,
-                device,
-                quiet: a.quiet,
-                force_data: a.force,
-            }
-        }
-    };
-    let rows = train::train(&job)?;
-    if !rows.is_empty() {
-        // The run's figures: loss curves and the test set's latent means.
-        figures::plot_loss(&job.run, None, false, Format::Png)?;
-        let src = RunData {
-            run: &job.run,
-            data_dir: None,
-            device,
-        };
-        figures::latent_plot(
-            &src,
-            Which::Test,
-            job.config.data.test_limit,
-            None,
-            Format::Png,
-        )?;
-        if !a.quiet {
-            eprintln!(
-                "figures: {}, {}",
-                job.run.join("loss.png").display(),
-                job.run.join("latent.png").display()
-            );
-        }
+    let req = train_request(&a)?;
+    if a.print_config {
+        let (job, _) = commands::train::job(&req)?;
+        print!("{}", job.config.to_toml());
+        return Ok(());
     }
-    // After the figures, which the export's model card shows.
-    if !a.no_export && !rows.is_empty() {
-        let out = export::default_dir(&job.run);
-        export::export(&job.run, &out, device)
-            .with_context(|| format!("exporting {}", job.run.display()))?;
-        if !a.quiet {
-            eprintln!(
-                "exported TorchScript, safetensors and a model card to {}",
-                out.display()
-            );
-        }
-    }
+    vae_tch::util::interrupt::install();
+    let outcome = commands::train::run(&req)?;
+    let (job, rows) = (&outcome.job, &outcome.rows);
     match rows.last() {
         Some(last) => println!(
             "{}: epoch {}: train loss {:.3} (r {:.3}, kl {:.3}), test loss {:.3} (r {:.3}, kl {:.3})",
@@ -321,14 +246,18 @@ fn run_train(a: TrainArgs) -> Result<()> {
             last.test_r_loss,
             last.test_kl_loss
         ),
-        None => println!("{}: already trained to {} epochs; raise --epochs to go on", job.run.display(), job.config.train.epochs),
+        None => println!(
+            "{}: already trained to {} epochs; raise --epochs to go on",
+            job.run.display(),
+            job.config.train.epochs
+        ),
     }
     Ok(())
 }
 
 fn run_summary(a: SummaryArgs) -> Result<()> {
     let mut config = match (&a.config, &a.run) {
-        (Some(path), _) => load_config_file(path)?,
+        (Some(path), _) => commands::train::load_config_file(path)?,
         (None, Some(run)) => checkpoint::read_config(run)?,
         (None, None) => TrainConfig::default(),
     };
@@ -336,7 +265,7 @@ fn run_summary(a: SummaryArgs) -> Result<()> {
         config.model.latent_dim = a.latent_dim;
     }
     config.validate()?;
-    let model = checkpoint::build(&config, tch::Device::Cpu, 0);
+    let model = vae_tch::model::build(&config, tch::Device::Cpu, 0);
     print!("{}", summary::render(&model.vae));
     Ok(())
 }
@@ -354,7 +283,7 @@ fn run_export(a: ExportArgs) -> Result<()> {
 
 fn run_import_keras(a: ImportKerasArgs) -> Result<()> {
     let config = match &a.config {
-        Some(path) => load_config_file(path)?,
+        Some(path) => commands::train::load_config_file(path)?,
         None => {
             let mut c = TrainConfig::default();
             c.model.latent_dim = a.latent_dim;
@@ -383,6 +312,7 @@ fn run_fetch(a: FetchArgs) -> Result<()> {
         read_timeout: Duration::from_secs(a.timeout),
         attempts: a.retries.max(1),
         offline_only: a.offline,
+        install_packages: a.install,
         ..FetchOptions::default()
     };
     let info = fetch::fetch(a.dataset, &dir, &opts)
@@ -464,6 +394,10 @@ mod tests {
             .contains("the disk is full"));
         let tch_style = anyhow::anyhow!("IoError(Os {{ code: 28, kind: StorageFull }})");
         assert!(super::disk_full_hint(&tch_style).is_some());
+        let limit = std::io::Error::from_raw_os_error(libc::EFBIG);
+        assert!(super::disk_full_hint(&anyhow::Error::from(limit))
+            .unwrap()
+            .contains("ulimit -f"));
         assert!(super::disk_full_hint(&anyhow::anyhow!("other")).is_none());
     }
 }

@@ -186,7 +186,7 @@ fn train_and_resume_from_the_command_line() {
         tmp.path(),
     );
     assert!(o.status.success(), "{}", text(&o));
-    let rows = vae_tch::metrics::read(&run.join("metrics.csv")).unwrap();
+    let rows = vae_tch::run::metrics::read(&run.join("metrics.csv")).unwrap();
     assert_eq!(rows.iter().map(|r| r.epoch).collect::<Vec<_>>(), [1, 2]);
     // The saved config is the new total, and rebuilds the latent-3 model.
     assert!(std::fs::read_to_string(run.join("config.toml"))

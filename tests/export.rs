@@ -3,8 +3,8 @@
 mod common;
 
 use tch::{CModule, Device, IValue, Kind, Tensor};
-use vae_tch::checkpoint;
-use vae_tch::export::{
+use vae_tch::run::checkpoint;
+use vae_tch::interop::export::{
     self, DECODER_FILE, ENCODER_FILE, REFERENCE_IO_FILE, VAE_FILE, WEIGHTS_FILE,
 };
 
@@ -118,8 +118,8 @@ fn exports_of_another_architecture_match_the_rust_model() {
     cfg.model.latent_dim = 3;
     cfg.validate().unwrap();
     std::fs::write(run.join("config.toml"), cfg.to_toml()).unwrap();
-    let model = checkpoint::build(&cfg, Device::Cpu, 4);
-    let opt = vae_tch::optim::KerasAdam::new(
+    let model = vae_tch::model::build(&cfg, Device::Cpu, 4);
+    let opt = vae_tch::train::optim::KerasAdam::new(
         model.vs.variables().into_iter().collect(),
         cfg.optim.clone(),
     );

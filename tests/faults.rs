@@ -126,10 +126,10 @@ fn rewriting_metrics_on_resume_is_atomic_and_keeps_earlier_epochs() {
     let tmp = tempfile::tempdir().unwrap();
     let run = common::train_tiny_run(tmp.path(), 16, 8, 2, 2);
     let csv = run.join("metrics.csv");
-    let before = vae_tch::metrics::read(&csv).unwrap();
+    let before = vae_tch::run::metrics::read(&csv).unwrap();
     // An extra row as a crashed later epoch would have left; resuming keeps epochs 1..2 only.
-    vae_tch::metrics::truncate_after(&csv, 1).unwrap();
-    let after = vae_tch::metrics::read(&csv).unwrap();
+    vae_tch::run::metrics::truncate_after(&csv, 1).unwrap();
+    let after = vae_tch::run::metrics::read(&csv).unwrap();
     assert_eq!(after, before[..1]);
     let leftovers: Vec<_> = std::fs::read_dir(&run)
         .unwrap()
@@ -142,8 +142,8 @@ fn rewriting_metrics_on_resume_is_atomic_and_keeps_earlier_epochs() {
 #[test]
 fn a_second_trainer_on_the_same_run_is_refused_with_the_first_ones_pid() {
     let tmp = tempfile::tempdir().unwrap();
-    let first = vae_tch::runlock::RunLock::acquire(tmp.path()).unwrap();
-    let err = vae_tch::runlock::RunLock::acquire(tmp.path())
+    let first = vae_tch::run::lock::RunLock::acquire(tmp.path()).unwrap();
+    let err = vae_tch::run::lock::RunLock::acquire(tmp.path())
         .err()
         .expect("the second lock must fail")
         .to_string();
@@ -152,7 +152,7 @@ fn a_second_trainer_on_the_same_run_is_refused_with_the_first_ones_pid() {
         "{err}"
     );
     drop(first);
-    vae_tch::runlock::RunLock::acquire(tmp.path()).unwrap();
+    vae_tch::run::lock::RunLock::acquire(tmp.path()).unwrap();
 }
 
 #[test]
@@ -192,7 +192,7 @@ fn a_run_without_a_finished_epoch_can_be_started_again_or_resumed() {
         tmp.path(),
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(vae_tch::checkpoint::read_state(&r2).unwrap().epoch, 1);
+    assert_eq!(vae_tch::run::checkpoint::read_state(&r2).unwrap().epoch, 1);
 }
 
 #[test]
@@ -267,7 +267,7 @@ fn sigint_and_sigterm_stop_cleanly_keep_the_checkpoint_and_say_how_to_resume() {
         );
         assert!(!err.contains("panicked"), "{err}");
         // The kept checkpoint resumes.
-        let kept = vae_tch::checkpoint::read_state(&tmp.path().join(&run))
+        let kept = vae_tch::run::checkpoint::read_state(&tmp.path().join(&run))
             .unwrap()
             .epoch;
         assert!(kept >= 1);
@@ -285,7 +285,7 @@ fn sigint_and_sigterm_stop_cleanly_keep_the_checkpoint_and_say_how_to_resume() {
             tmp.path(),
         );
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let rows = vae_tch::metrics::read(&tmp.path().join(&run).join("metrics.csv")).unwrap();
+        let rows = vae_tch::run::metrics::read(&tmp.path().join(&run).join("metrics.csv")).unwrap();
         let epochs: Vec<usize> = rows.iter().map(|r| r.epoch).collect();
         assert_eq!(
             epochs,
@@ -438,6 +438,6 @@ fn a_full_disk_is_named_and_the_run_stays_usable() {
         tmp.path(),
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let state = vae_tch::checkpoint::read_state(&tmp.path().join("small/run")).unwrap();
+    let state = vae_tch::run::checkpoint::read_state(&tmp.path().join("small/run")).unwrap();
     assert_eq!(state.epoch, 1);
 }

@@ -51,6 +51,7 @@ fn quick() -> FetchOptions {
         attempts: 2,
         retry_delay: Duration::from_millis(10),
         offline_only: false,
+        install_packages: false,
     }
 }
 

@@ -201,7 +201,7 @@ fn the_folder_path_gives_the_idx_paths_tensors_and_losses() {
     )
     .unwrap();
     let run = |config: vae_tch::config::TrainConfig, name: &str| {
-        vae_tch::train::train(&vae_tch::train::TrainJob {
+        vae_tch::run::job::train(&vae_tch::run::job::TrainJob {
             run: tmp.path().join(name),
             config,
             resume: false,
@@ -218,7 +218,7 @@ fn the_folder_path_gives_the_idx_paths_tensors_and_losses() {
     for (a, b) in from_folder.iter().zip(&from_idx) {
         assert_eq!((a.train_loss, a.test_loss), (b.train_loss, b.test_loss));
     }
-    let saved = vae_tch::checkpoint::read_config(&tmp.path().join("folder-run")).unwrap();
+    let saved = vae_tch::run::checkpoint::read_config(&tmp.path().join("folder-run")).unwrap();
     assert_eq!((saved.data.test_fraction, saved.data.split_seed), (0.1, 42));
 }
 

@@ -141,19 +141,19 @@ fn the_checkpoint_loader_never_panics() {
     let ckpt = run.join("checkpoint");
     // The state file, the weights and the optimizer state, each mutated in place; loaded the
     // way `train --resume` loads them, into one model built once.
-    let model = vae_tch::checkpoint::load_model(&run, tch::Device::Cpu).unwrap();
-    let mut opt = vae_tch::optim::KerasAdam::new(model.trainable(), model.config.optim.clone());
+    let model = vae_tch::run::checkpoint::load_model(&run, tch::Device::Cpu).unwrap();
+    let mut opt = vae_tch::train::optim::KerasAdam::new(model.trainable(), model.config.optim.clone());
     for file in ["state.toml", "model.safetensors", "optimizer.safetensors"] {
         let seed = std::fs::read(ckpt.join(file)).unwrap();
         let target = ckpt.join(file);
         fuzz(file, &seed, file, |p| {
             std::fs::copy(p, &target).unwrap();
-            let Ok(state) = vae_tch::checkpoint::read_state(&run) else {
+            let Ok(state) = vae_tch::run::checkpoint::read_state(&run) else {
                 return false;
             };
-            let weights = ckpt.join(vae_tch::checkpoint::MODEL_FILE);
-            vae_tch::checkpoint::load_weights(&model.vs, &weights).is_ok()
-                && vae_tch::checkpoint::load_optimizer(&run, &mut opt, &state).is_ok()
+            let weights = ckpt.join(vae_tch::run::checkpoint::MODEL_FILE);
+            vae_tch::run::checkpoint::load_weights(&model.vs, &weights).is_ok()
+                && vae_tch::run::checkpoint::load_optimizer(&run, &mut opt, &state).is_ok()
         });
         std::fs::write(&target, &seed).unwrap();
     }
@@ -169,7 +169,7 @@ fn the_keras_importer_never_panics() {
     ] {
         let seed = std::fs::read(fixtures.join(file)).unwrap();
         fuzz(name, &seed, file, |p| {
-            vae_tch::keras_import::read_keras_weights(p, &cfg).is_ok()
+            vae_tch::interop::keras_import::read_keras_weights(p, &cfg).is_ok()
         });
     }
 }

@@ -1,6 +1,6 @@
 //! The VAE loss: KL closed forms and the seed's reduction, against the PyTorch reference.
 use tch::{Device, Kind, Tensor};
-use vae_tch::loss::{kl_loss, kl_per_image, vae_loss};
+use vae_tch::model::loss::{kl_loss, kl_per_image, vae_loss};
 
 fn t(v: &[f32], shape: &[i64]) -> Tensor {
     Tensor::from_slice(v).view(shape)

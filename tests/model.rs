@@ -3,7 +3,7 @@
 use tch::{nn, Device, Kind, Tensor};
 use vae_tch::config::VaeConfig;
 use vae_tch::model::{leaky_relu, same_padding, Vae};
-use vae_tch::summary;
+use vae_tch::model::summary;
 
 fn model(cfg: &VaeConfig) -> (nn::VarStore, Vae) {
     let vs = nn::VarStore::new(Device::Cpu);

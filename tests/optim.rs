@@ -4,9 +4,8 @@
 mod common;
 
 use tch::{Device, Kind, Tensor};
-use vae_tch::checkpoint;
 use vae_tch::config::{AdamConfig, TrainConfig};
-use vae_tch::optim::KerasAdam;
+use vae_tch::train::optim::KerasAdam;
 
 #[test]
 fn steps_follow_the_keras_formula() {
@@ -111,7 +110,7 @@ impl PerTensorAdam {
 /// per-tensor one; returns the weights by name.
 fn train_steps(flat: Option<(bool, i64)>, steps: usize) -> Vec<(String, Tensor)> {
     let cfg = TrainConfig::default();
-    let model = checkpoint::build(&cfg, Device::Cpu, 11);
+    let model = vae_tch::model::build(&cfg, Device::Cpu, 11);
     let mut named: Vec<(String, Tensor)> = model.vs.variables().into_iter().collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
     let params = || -> Vec<(String, Tensor)> {
@@ -137,7 +136,7 @@ fn train_steps(flat: Option<(bool, i64)>, steps: usize) -> Vec<(String, Tensor)>
         let eps = Tensor::randn([4, 2], (Kind::Float, Device::Cpu));
         let (mu, log_var) = model.vae.encoder.forward(&x);
         let out = model.vae.forward_with_eps(mu, log_var, &eps);
-        let p = vae_tch::loss::vae_loss(&out.reconstruction, &x, &out.mu, &out.log_var, 1000.0);
+        let p = vae_tch::model::loss::vae_loss(&out.reconstruction, &x, &out.mu, &out.log_var, 1000.0);
         match &mut flat_opt {
             Some(opt) => {
                 opt.backward(&p.loss);
@@ -196,7 +195,7 @@ fn device_scalars_give_the_host_numbers_exactly() {
 fn parameters_are_views_into_one_buffer_in_their_memory_order() {
     let _g = common::rng_lock();
     let cfg = TrainConfig::default();
-    let mut model = checkpoint::build(&cfg, Device::Cpu, 3);
+    let mut model = vae_tch::model::build(&cfg, Device::Cpu, 3);
     model.vae.set_channels_last(&model.vs);
     let before: Vec<(String, Tensor)> = model
         .vs
@@ -215,7 +214,7 @@ fn parameters_are_views_into_one_buffer_in_their_memory_order() {
     // One step moves every tensor: all are in the flat buffer the update works on.
     let x = Tensor::rand([2, 1, 28, 28], (Kind::Float, Device::Cpu));
     let out = model.vae.forward(&x, true);
-    let p = vae_tch::loss::vae_loss(&out.reconstruction, &x, &out.mu, &out.log_var, 1000.0);
+    let p = vae_tch::model::loss::vae_loss(&out.reconstruction, &x, &out.mu, &out.log_var, 1000.0);
     opt.backward(&p.loss);
     assert_eq!(
         opt.flat_grads().size(),

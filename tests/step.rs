@@ -4,10 +4,10 @@
 mod common;
 
 use tch::{Device, Kind, Tensor};
-use vae_tch::checkpoint;
 use vae_tch::config::TrainConfig;
-use vae_tch::optim::KerasAdam;
-use vae_tch::step::{CudaGraphMode, StepData, StepForm, TrainStep};
+use vae_tch::train::optim::KerasAdam;
+use vae_tch::config::{CudaGraphMode, StepForm};
+use vae_tch::train::step::{StepData, TrainStep};
 
 fn images(n: usize) -> Tensor {
     let (bytes, _) = common::synthetic_images(n, 3);
@@ -31,7 +31,7 @@ fn the_eager_step_is_the_hand_written_loop_bit_for_bit() {
 
     // The loop as train.rs ran it before the step interface: gather, forward, loss, backward,
     // Adam, sum the losses.
-    let mut a = checkpoint::build(&cfg, Device::Cpu, 9);
+    let mut a = vae_tch::model::build(&cfg, Device::Cpu, 9);
     a.vae.set_channels_last(&a.vs);
     let mut opt = KerasAdam::new(a.vs.variables().into_iter().collect(), cfg.optim.clone());
     let mut want_sums = Tensor::zeros([3], (Kind::Double, Device::Cpu));
@@ -39,7 +39,7 @@ fn the_eager_step_is_the_hand_written_loop_bit_for_bit() {
     for i in &idx {
         let xb = x.index_select(0, i);
         let out = a.vae.forward(&xb, true);
-        let p = vae_tch::loss::vae_loss(&out.reconstruction, &xb, &out.mu, &out.log_var, 1000.0);
+        let p = vae_tch::model::loss::vae_loss(&out.reconstruction, &xb, &out.mu, &out.log_var, 1000.0);
         opt.backward(&p.loss);
         opt.step();
         tch::no_grad(|| {
@@ -48,7 +48,7 @@ fn the_eager_step_is_the_hand_written_loop_bit_for_bit() {
         });
     }
 
-    let mut b = checkpoint::build(&cfg, Device::Cpu, 9);
+    let mut b = vae_tch::model::build(&cfg, Device::Cpu, 9);
     b.vae.set_channels_last(&b.vs);
     let opt_b = KerasAdam::new(b.vs.variables().into_iter().collect(), cfg.optim.clone());
     let data = StepData {
@@ -88,7 +88,7 @@ fn cuda_graph_on_is_refused_on_the_cpu_and_auto_is_eager() {
         (CudaGraphMode::Auto, true),
         (CudaGraphMode::Off, true),
     ] {
-        let m = checkpoint::build(&cfg, Device::Cpu, 1);
+        let m = vae_tch::model::build(&cfg, Device::Cpu, 1);
         let opt = KerasAdam::new(m.vs.variables().into_iter().collect(), cfg.optim.clone());
         let data = StepData {
             vae: &m.vae,
@@ -115,7 +115,7 @@ fn the_cuda_graph_shim_is_linked_in() {
     // Compiled with the CUDA runtime headers (scripts/setup.sh installs them): the real shim,
     // not the stub that reports "built without CUDA graph support".
     assert!(
-        vae_tch::cuda_graph::supported(),
+        vae_tch::train::cuda_graph::supported(),
         "csrc/cuda_graph.cpp was built as a stub: rerun scripts/setup.sh (nvidia-cuda-crt)"
     );
     let binary = std::fs::read(env!("CARGO_BIN_EXE_vae-tch")).unwrap();
@@ -131,6 +131,6 @@ fn the_cuda_graph_shim_is_linked_in() {
     }
     // Without a GPU, asking for a graph is an error, never a crash.
     if !tch::Cuda::is_available() {
-        assert!(vae_tch::cuda_graph::CudaGraph::new(0).is_err());
+        assert!(vae_tch::train::cuda_graph::CudaGraph::new(0).is_err());
     }
 }

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use tch::{Device, Tensor};
-use vae_tch::checkpoint::{self, TrainState};
+use vae_tch::run::checkpoint::{self, TrainState};
 use vae_tch::config::TrainConfig;
-use vae_tch::metrics;
-use vae_tch::optim::KerasAdam;
-use vae_tch::train::{train, TrainJob};
+use vae_tch::run::metrics;
+use vae_tch::train::optim::KerasAdam;
+use vae_tch::run::job::{train, TrainJob};
 
 fn job(run: &Path, config: TrainConfig, resume: bool) -> TrainJob {
     TrainJob {
@@ -70,7 +70,7 @@ fn checkpoint_round_trip() {
     let _g = common::rng_lock();
     let tmp = tempfile::tempdir().unwrap();
     let cfg = TrainConfig::default();
-    let model = checkpoint::build(&cfg, Device::Cpu, 3);
+    let model = vae_tch::model::build(&cfg, Device::Cpu, 3);
     let mut opt = KerasAdam::new(
         model.vs.variables().into_iter().collect(),
         cfg.optim.clone(),
@@ -78,7 +78,7 @@ fn checkpoint_round_trip() {
     // One real step so that m and v are not zero.
     let x = Tensor::rand([4, 1, 28, 28], (tch::Kind::Float, Device::Cpu));
     let out = model.vae.forward(&x, true);
-    let p = vae_tch::loss::vae_loss(&out.reconstruction, &x, &out.mu, &out.log_var, 1000.0);
+    let p = vae_tch::model::loss::vae_loss(&out.reconstruction, &x, &out.mu, &out.log_var, 1000.0);
     opt.backward(&p.loss);
     opt.step();
     let run = tmp.path();
@@ -121,7 +121,7 @@ fn checkpoint_round_trip() {
         .collect();
     let bad = run.join("bad.safetensors");
     Tensor::write_safetensors(&partial, &bad).unwrap();
-    let fresh = checkpoint::build(&cfg, Device::Cpu, 0);
+    let fresh = vae_tch::model::build(&cfg, Device::Cpu, 0);
     let err = checkpoint::load_weights(&fresh.vs, &bad)
         .unwrap_err()
         .to_string();

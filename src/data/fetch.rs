@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use md5::{Digest, Md5};
-use serde::{Deserialize, Serialize};
 
-use super::{offline, DatasetKind, FILES, SOURCE_FILE};
-use crate::fsutil;
+
+use super::source::SourceInfo;
+use super::{offline, DatasetKind, FILES};
+use crate::util::fsutil;
 
 /// Where a data set's files are published, and their MD5s.
 #[derive(Debug, Clone)]
@@ -70,6 +71,9 @@ pub struct FetchOptions {
     pub retry_delay: Duration,
     /// Skip the mirrors and use the offline copies at once.
     pub offline_only: bool,
+    /// Install a missing system package of an offline source (`apt-get install`); without it
+    /// the error gives the command and nothing is installed.
+    pub install_packages: bool,
 }
 
 impl Default for FetchOptions {
@@ -80,6 +84,7 @@ impl Default for FetchOptions {
             attempts: 2,
             retry_delay: Duration::from_millis(500),
             offline_only: false,
+            install_packages: false,
         }
     }
 }
@@ -107,31 +112,6 @@ pub enum FetchError {
     AllMirrorsFailed { file: String, errors: Vec<String> },
     #[error("official mirrors failed ({online}) and so did the offline source: {offline}")]
     NoSource { online: String, offline: String },
-}
-
-/// Where a data folder's files came from: written to `<dir>/SOURCE` and shown by `train`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SourceInfo {
-    pub dataset: String,
-    pub source: String,
-    pub detail: String,
-}
-
-impl SourceInfo {
-    pub fn read(dir: &Path) -> Option<SourceInfo> {
-        toml::from_str(&std::fs::read_to_string(dir.join(SOURCE_FILE)).ok()?).ok()
-    }
-
-    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
-        let text = toml::to_string(self).expect("SourceInfo serializes");
-        fsutil::write_atomic(&dir.join(SOURCE_FILE), text.as_bytes())
-    }
-}
-
-impl std::fmt::Display for SourceInfo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} from {} ({})", self.dataset, self.source, self.detail)
-    }
 }
 
 fn agent(opts: &FetchOptions) -> ureq::Agent {
@@ -173,7 +153,7 @@ fn download_verified(agent: &ureq::Agent, url: &str, md5: &str) -> Result<Vec<u8
     let len = resp
         .header("Content-Length")
         .and_then(|l| l.parse::<u64>().ok());
-    let bar = crate::progress::bytes_bar(len, url);
+    let bar = crate::util::progress::bytes_bar(len, url);
     let mut bytes = Vec::with_capacity(len.unwrap_or(0) as usize);
     bar.wrap_read(resp.into_reader())
         .read_to_end(&mut bytes)
@@ -273,7 +253,7 @@ pub fn fetch(kind: DatasetKind, dir: &Path, opts: &FetchOptions) -> Result<Sourc
             }
         }
     };
-    let info = offline::build(kind, dir).map_err(|e| FetchError::NoSource {
+    let info = offline::build(kind, dir, opts.install_packages).map_err(|e| FetchError::NoSource {
         online,
         offline: format!("{e:#}"),
     })?;

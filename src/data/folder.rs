@@ -9,14 +9,19 @@
 //! The first run decodes the folder in parallel (rayon, with a progress bar) into a uint8 cache
 //! file, `<cache dir>/<key>.vaecache`. The key covers the file list, each file's size and mtime,
 //! the image size, the resize mode and the channels. Every later run memory-maps that file and
-//! draws its batches from the mapping: on the CPU nothing is read into memory up front. A corrupt
-//! or unreadable image is reported and skipped, and the count is given at the end. A truncated
-//! or damaged cache file is rebuilt, with a message.
+//! draws its batches from the mapping. A corrupt or unreadable image, an unreadable sub-folder
+//! and a symlink loop are reported and skipped, with the count (even with --quiet). The format
+//! is read from the content, not the extension. A truncated or changed cache file is rebuilt,
+//! with a message.
 //!
-//! Cache file layout: "VAETCHC1", then u64 little-endian n, json offset, json length (32 bytes);
-//! n * c * h * w pixel bytes (NCHW); n u32 labels; a JSON header (key, shape, classes, files
-//! skipped). The prefix is written last, into a `.partial` file that is then renamed.
+//! Cache file layout: "VAETCHC2", then u64 little-endian n, json offset, json length, and the
+//! XXH3-64 checksum of everything after the prefix (40 bytes); n * c * h * w pixel bytes
+//! (NCHW); n u32 labels; a JSON header (key, shape, classes, files skipped). The prefix is
+//! written last, into a `.partial` file that is then renamed. Opening checks the length, the
+//! key and the checksum, so a cache whose bytes changed on disk is rebuilt, with a message.
+use std::collections::HashSet;
 use std::fs::{self, File};
+use std::os::unix::fs::MetadataExt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,21 +36,13 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use super::{DataError, Dataset, DatasetKind, Split};
+use crate::config::DataConfig;
+pub use crate::config::ResizeMode;
 
-const MAGIC: &[u8; 8] = b"VAETCHC1";
-const PREFIX: usize = 32;
+const MAGIC: &[u8; 8] = b"VAETCHC2";
+const PREFIX: usize = 40;
 const EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
 
-/// How an image reaches the model's size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum ResizeMode {
-    /// Stretch the whole image to the size (Keras's flow_from_directory), nearest-neighbour.
-    #[default]
-    Squash,
-    /// Cut the largest centred window of the size's aspect ratio, then resize, nearest-neighbour.
-    Crop,
-}
 
 /// What a folder data set needs beside the folder.
 #[derive(Debug, Clone)]
@@ -60,6 +57,20 @@ pub struct FolderOptions {
     pub cache_dir: Option<PathBuf>,
     /// No progress bar or messages.
     pub quiet: bool,
+}
+
+impl FolderOptions {
+    /// What a run's `[data]` table asks of a folder, for a model taking `shape` images.
+    pub fn new(data: &DataConfig, shape: [i64; 3], quiet: bool) -> FolderOptions {
+        FolderOptions {
+            shape,
+            resize: data.resize,
+            test_fraction: data.test_fraction,
+            split_seed: data.split_seed,
+            cache_dir: data.cache_dir.clone(),
+            quiet,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -95,24 +106,67 @@ fn is_image(path: &Path) -> bool {
         .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
+/// What `scan` found.
+struct Scan {
+    entries: Vec<Entry>,
+    /// The sub-folder names, or the folder's own name when it has none.
+    classes: Vec<String>,
+    /// Folders and files that could not be read, and links into a folder already read (loops):
+    /// (path, reason). They are skipped.
+    unreadable: Vec<(String, String)>,
+}
+
 /// Every image file under `dir` (sorted by path; hidden folders such as the cache skipped),
-/// with the class list: the sub-folder names, or the folder's own name when it has none.
-fn scan(dir: &Path) -> Result<(Vec<Entry>, Vec<String>), DataError> {
+/// with the class list; what cannot be read is skipped and listed, not an error (except `dir`
+/// itself).
+fn scan(dir: &Path) -> Result<Scan, DataError> {
     if !dir.is_dir() {
         return Err(DataError::NotAFolder(dir.to_path_buf()));
     }
     let mut files = Vec::new();
+    let mut unreadable = Vec::new();
+    // Folders by (device, inode): a symlink back to a folder already walked is a loop.
+    let mut seen = HashSet::new();
+    let root = fs::metadata(dir).map_err(io(dir))?;
+    seen.insert((root.dev(), root.ino()));
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for item in fs::read_dir(&d).map_err(io(&d))? {
-            let item = item.map_err(io(&d))?;
+        let listing = match fs::read_dir(&d) {
+            Ok(listing) => listing,
+            Err(e) if d != dir => {
+                unreadable.push((d.display().to_string(), e.to_string()));
+                continue;
+            }
+            Err(e) => return Err(io(&d)(e)),
+        };
+        for item in listing {
+            let item = match item {
+                Ok(item) => item,
+                Err(e) => {
+                    unreadable.push((d.display().to_string(), e.to_string()));
+                    continue;
+                }
+            };
             let path = item.path();
             if item.file_name().to_string_lossy().starts_with('.') {
                 continue;
             }
-            let meta = fs::metadata(&path).map_err(io(&path))?;
+            let meta = match fs::metadata(&path) {
+                Ok(meta) => meta,
+                Err(e) => {
+                    unreadable.push((path.display().to_string(), e.to_string()));
+                    continue;
+                }
+            };
             if meta.is_dir() {
-                stack.push(path);
+                if seen.insert((meta.dev(), meta.ino())) {
+                    stack.push(path);
+                } else {
+                    unreadable.push((
+                        path.display().to_string(),
+                        "a link to a folder already read (a symlink loop)".into(),
+                    ));
+                }
             } else if is_image(&path) {
                 let mtime = meta
                     .modified()
@@ -157,7 +211,11 @@ fn scan(dir: &Path) -> Result<(Vec<Entry>, Vec<String>), DataError> {
             }
         })
         .collect();
-    Ok((entries, classes))
+    Ok(Scan {
+        entries,
+        classes,
+        unreadable,
+    })
 }
 
 /// The cache key: the file list with sizes and mtimes, the size, the resize mode, the channels,
@@ -176,7 +234,13 @@ fn cache_key(entries: &[Entry], opts: &FolderOptions) -> String {
 
 /// One image as `[c, h, w]` bytes at the model's size.
 fn decode(path: &Path, [c, h, w]: [i64; 3], resize: ResizeMode) -> Result<Vec<u8>, String> {
-    let img = image::open(path).map_err(|e| e.to_string())?;
+    // The format from the bytes, not the name: a JPEG saved as .png is common in scraped sets.
+    // The reader's default limits stay on (a decompression bomb is an error, and skipped).
+    let img = image::ImageReader::open(path)
+        .and_then(|r| r.with_guessed_format())
+        .map_err(|e| e.to_string())?
+        .decode()
+        .map_err(|e| e.to_string())?;
     let (tw, th) = (w as u32, h as u32);
     let img = match resize {
         ResizeMode::Squash => img,
@@ -225,7 +289,7 @@ fn build_cache(
     let [c, h, w] = opts.shape;
     let img_len = (c * h * w) as usize;
     let n = entries.len();
-    let partial = crate::fsutil::partial_path(path);
+    let partial = crate::util::fsutil::partial_path(path);
     let file = fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -239,7 +303,7 @@ fn build_cache(
     let bar = if opts.quiet {
         indicatif::ProgressBar::hidden()
     } else {
-        crate::progress::count_bar(n as u64, "decoding images")
+        crate::util::progress::count_bar(n as u64, "decoding images")
     };
     let t0 = Instant::now();
     let done = AtomicUsize::new(0);
@@ -298,9 +362,14 @@ fn build_cache(
     f.write_all(&labels).map_err(io(&partial))?;
     f.write_all(&json).map_err(io(&partial))?;
     drop(f);
+    let checksum = {
+        let file = File::open(&partial).map_err(io(&partial))?;
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io(&partial))?;
+        content_hash(&map[PREFIX..])
+    };
     let mut prefix = Vec::with_capacity(PREFIX);
     prefix.extend_from_slice(MAGIC);
-    for v in [kept.len() as u64, json_at, json.len() as u64] {
+    for v in [kept.len() as u64, json_at, json.len() as u64, checksum] {
         prefix.extend_from_slice(&v.to_le_bytes());
     }
     let mut f = fs::OpenOptions::new()
@@ -322,7 +391,14 @@ fn build_cache(
     Ok(header)
 }
 
-/// A cache file mapped into memory, checked whole; Err(reason) when it must be rebuilt.
+/// The cache's content checksum: XXH3-64 of everything after the prefix (pixels, labels,
+/// header). About 0.1 s a GB from the page cache (README, "Your own images").
+pub fn content_hash(bytes: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(bytes)
+}
+
+/// A cache file mapped into memory, checked whole (length, key, content checksum); Err(reason)
+/// when it must be rebuilt.
 fn open_cache(
     path: &Path,
     key: &str,
@@ -336,6 +412,7 @@ fn open_cache(
     let word =
         |i: usize| u64::from_le_bytes(map[8 + 8 * i..16 + 8 * i].try_into().unwrap()) as usize;
     let (n, json_at, json_len) = (word(0), word(1), word(2));
+    let checksum = word(3) as u64;
     let img_len = shape.iter().product::<i64>() as usize;
     let want = PREFIX + n * img_len + 4 * n;
     if json_at != want || map.len() != want + json_len {
@@ -344,6 +421,9 @@ fn open_cache(
             map.len(),
             want + json_len
         ));
+    }
+    if content_hash(&map[PREFIX..]) != checksum {
+        return Err("its content changed on disk since it was written (checksum mismatch)".into());
     }
     let header: Header =
         serde_json::from_slice(&map[json_at..]).map_err(|e| format!("header: {e}"))?;
@@ -355,7 +435,11 @@ fn open_cache(
 
 /// Loads the image folder `dir` as a data set (building or reusing its cache).
 pub fn load(dir: &Path, opts: &FolderOptions) -> Result<Dataset, DataError> {
-    let (entries, classes) = scan(dir)?;
+    let Scan {
+        entries,
+        classes,
+        unreadable,
+    } = scan(dir)?;
     if entries.is_empty() {
         return Err(DataError::NoImages(dir.to_path_buf()));
     }
@@ -369,8 +453,8 @@ pub fn load(dir: &Path, opts: &FolderOptions) -> Result<Dataset, DataError> {
     let opened = match open_cache(&path, &key, opts.shape) {
         Ok(ok) => ok,
         Err(why) => {
-            if path.exists() && !opts.quiet {
-                eprintln!("data: rebuilding the cache {}: {why}", path.display());
+            if path.exists() {
+                eprintln!("warning: rebuilding the cache {}: {why}", path.display());
             }
             let (train, test) = split_indices(entries.len(), opts.test_fraction, opts.split_seed);
             let ordered: Vec<&Entry> = train
@@ -386,23 +470,21 @@ pub fn load(dir: &Path, opts: &FolderOptions) -> Result<Dataset, DataError> {
         }
     };
     let (map, header, n) = opened;
-    if !header.skipped.is_empty() && !opts.quiet {
-        let shown: Vec<String> = header
-            .skipped
+    // Warnings, printed even with --quiet: a skipped file changes what trains.
+    let skipped: Vec<&(String, String)> = unreadable.iter().chain(&header.skipped).collect();
+    if !skipped.is_empty() {
+        let shown: Vec<String> = skipped
             .iter()
             .take(5)
             .map(|(p, why)| format!("  {p}: {why}"))
             .collect();
         eprintln!(
-            "data: skipped {} of {} files that could not be read as images:\n{}{}",
-            header.skipped.len(),
-            entries.len(),
+            "warning: skipped {} of {} entries under {} that could not be read as images:\n{}{}",
+            skipped.len(),
+            entries.len() + unreadable.len(),
+            dir.display(),
             shown.join("\n"),
-            if header.skipped.len() > 5 {
-                "\n  ..."
-            } else {
-                ""
-            }
+            if skipped.len() > 5 { "\n  ..." } else { "" }
         );
     }
     if n == 0 {

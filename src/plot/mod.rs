@@ -100,7 +100,7 @@ pub fn render(fig: &impl Figure, path: &Path, format: Format) -> Result<(), Plot
         path: path.to_path_buf(),
         message,
     };
-    crate::fsutil::with_atomic(path, |tmp| -> Result<(), PlotError> {
+    crate::util::fsutil::with_atomic(path, |tmp| -> Result<(), PlotError> {
         match format {
             Format::Png => {
                 let root = BitMapBackend::new(tmp, fig.size()).into_drawing_area();

@@ -10,7 +10,8 @@ use super::grids::{self, Spacing};
 use super::latent::{latent_means, LatentFigure};
 use super::loss::LossFigure;
 use super::{render, Format};
-use crate::checkpoint::{self, Loaded, METRICS_FILE};
+use crate::model::Loaded;
+use crate::run::checkpoint::{self, METRICS_FILE};
 use crate::data::{self, Split};
 
 pub use crate::data::Which;
@@ -59,7 +60,7 @@ pub fn plot_loss(
 ) -> Result<PathBuf> {
     let csv = run.join(METRICS_FILE);
     if !csv.is_file() {
-        if !run.join(crate::checkpoint::CONFIG_FILE).is_file() {
+        if !run.join(crate::run::checkpoint::CONFIG_FILE).is_file() {
             bail!(
                 "{} is not a vae-tch run folder (no config.toml)",
                 run.display()
@@ -70,7 +71,7 @@ pub fn plot_loss(
             run.display()
         );
     }
-    let rows = crate::metrics::read(&csv).with_context(|| format!("reading {}", csv.display()))?;
+    let rows = crate::run::metrics::read(&csv).with_context(|| format!("reading {}", csv.display()))?;
     if rows.is_empty() {
         bail!("{} has no epochs yet", csv.display());
     }
@@ -107,8 +108,10 @@ pub fn latent_plot(
     let split = split.limit(limit);
     if split.is_empty() {
         bail!(
-            "the {which:?} split of run {} has no images to plot",
-            src.run.display()
+            "the {} split of run {} has no images to plot (--split {})",
+            which.name(),
+            src.run.display(),
+            which.name()
         );
     }
     let z = latent_means(&loaded.vae, &split.images_f32(src.device));

@@ -78,7 +78,7 @@ pub fn train_tiny_run(
     let mut config = tiny_config(&dir.join("data"), epochs, 8);
     config.model.latent_dim = latent_dim;
     let run = dir.join("run");
-    let job = vae_tch::train::TrainJob {
+    let job = vae_tch::run::job::TrainJob {
         run: run.clone(),
         config,
         resume: false,
@@ -86,7 +86,7 @@ pub fn train_tiny_run(
         quiet: true,
         force_data: false,
     };
-    vae_tch::train::train(&job).expect("training the tiny run");
+    vae_tch::run::job::train(&job).expect("training the tiny run");
     run
 }
 

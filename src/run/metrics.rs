@@ -4,23 +4,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-/// Mean loss, r_loss and kl_loss over a split.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Losses {
-    pub loss: f64,
-    pub r_loss: f64,
-    pub kl_loss: f64,
-}
-
-impl std::fmt::Display for Losses {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "loss {:.3} (r {:.3}, kl {:.3})",
-            self.loss, self.r_loss, self.kl_loss
-        )
-    }
-}
+use crate::model::loss::Losses;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct EpochRow {
@@ -63,7 +47,7 @@ pub fn append(path: &Path, row: &EpochRow) -> Result<(), csv::Error> {
         .from_writer(Vec::new());
     w.serialize(row)?;
     bytes.extend(w.into_inner().map_err(|e| e.into_error())?);
-    crate::fsutil::write_atomic(path, &bytes)?;
+    crate::util::fsutil::write_atomic(path, &bytes)?;
     Ok(())
 }
 
@@ -91,6 +75,6 @@ pub fn truncate_after(path: &Path, epoch: usize) -> Result<(), csv::Error> {
         w.serialize(r)?;
     }
     let bytes = w.into_inner().map_err(|e| e.into_error())?;
-    crate::fsutil::write_atomic(path, &bytes)?;
+    crate::util::fsutil::write_atomic(path, &bytes)?;
     Ok(())
 }

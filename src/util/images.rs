@@ -69,7 +69,7 @@ pub fn save_reconstructions(
 
 /// Writes a PNG atomically.
 pub fn save_png(path: &Path, img: &RgbImage) -> anyhow::Result<()> {
-    crate::fsutil::with_atomic(path, |tmp| -> anyhow::Result<()> {
+    crate::util::fsutil::with_atomic(path, |tmp| -> anyhow::Result<()> {
         img.save_with_format(tmp, image::ImageFormat::Png)?;
         Ok(())
     })

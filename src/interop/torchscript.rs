@@ -1,4 +1,4 @@
-//! The exported TorchScript modules of a `Vae`, built as real modules (crate::script): every
+//! The exported TorchScript modules of a `Vae`, built as real modules (crate::interop::script): every
 //! layer is a submodule with its `weight` and `bias` as parameters, so `state_dict()` keys are
 //! the model.safetensors keys (`encoder.conv1.weight`, ...), the parameters train, and
 //! `.eval()`, `.double()` and `.to(device)` work as on any module. The methods are TorchScript
@@ -19,7 +19,7 @@ use crate::model::{
     conv_padding, conv_t_padding, BatchNorm, Conv, ConvTranspose, Dense, Vae, BN_EPSILON,
     BN_MOMENTUM,
 };
-use crate::script::ScriptModule;
+use crate::interop::script::ScriptModule;
 
 /// A float as a TorchScript literal (always with a decimal point).
 fn lit(x: f64) -> String {
@@ -197,48 +197,76 @@ fn decoder(vae: &Vae) -> Result<ScriptModule, TchError> {
     Ok(m)
 }
 
-/// The input checks every root carries (see the module header).
-fn checks(cfg: &VaeConfig) -> String {
+/// What a root module takes: images (encoder.pt), latent points (decoder.pt), or both (vae.pt).
+#[derive(Clone, Copy, PartialEq)]
+enum Takes {
+    Images,
+    Latent,
+    Both,
+}
+
+/// The input checks of a root (see the module header). The expected dtype is the weights'
+/// (`self.encoder.conv1.weight`, `self.decoder.fc.weight`), so `.double()` moves it along. An
+/// empty batch passes the range check (nothing to check).
+fn checks(cfg: &VaeConfig, takes: Takes) -> String {
     let [c, h, w] = cfg.input_shape;
     let l = cfg.latent_dim;
-    format!(
+    let mut src = String::from(
         r#"def _dtype_name(self, dtype: int) -> str:
     names = ["uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64", "complex32", "complex64", "complex128", "bool", "qint8", "quint8", "qint32", "bfloat16"]
     if dtype >= 0 and dtype < len(names):
         return names[dtype]
-    return "dtype {{}}".format(dtype)
-
+    return "dtype {}".format(dtype)
+"#,
+    );
+    if takes != Takes::Latent {
+        src += &format!(
+            r#"
 def _check_images(self, x: Tensor, who: str):
-    ok = x.is_floating_point() and x.dim() == 4
+    want = self.encoder.conv1.weight.dtype
+    ok = x.dtype == want and x.dim() == 4
     if ok:
         ok = x.size(1) == {c} and x.size(2) == {h} and x.size(3) == {w}
-    assert ok, "vae-tch {{}}: expected float images [N, {c}, {h}, {w}] with values in [0, 1], got {{}} {{}}".format(who, self._dtype_name(x.dtype), x.shape)
-    if self.check_range:
+    assert ok, "vae-tch {{}}: expected {{}} images [N, {c}, {h}, {w}] (the model's dtype) with values in [0, 1], got {{}} {{}}".format(who, self._dtype_name(want), self._dtype_name(x.dtype), x.shape)
+    if self.check_range and x.numel() > 0:
         lo = float(x.min())
         hi = float(x.max())
         assert lo >= 0.0 and hi <= 1.0, "vae-tch {{}}: expected image values in [0, 1] (check_range is on), got values in [{{}}, {{}}]".format(who, lo, hi)
-
+"#
+        );
+    }
+    if takes != Takes::Images {
+        src += &format!(
+            r#"
 def _check_latent(self, z: Tensor, who: str):
-    ok = z.is_floating_point() and z.dim() == 2
+    want = self.decoder.fc.weight.dtype
+    ok = z.dtype == want and z.dim() == 2
     if ok:
         ok = z.size(1) == {l}
-    assert ok, "vae-tch {{}}: expected float latent points [N, {l}], got {{}} {{}}".format(who, self._dtype_name(z.dtype), z.shape)
+    assert ok, "vae-tch {{}}: expected {{}} latent points [N, {l}] (the model's dtype), got {{}} {{}}".format(who, self._dtype_name(want), self._dtype_name(z.dtype), z.shape)
 "#
-    )
+        );
+    }
+    src
 }
 
-/// A root with the input checks and `check_range` (off).
-fn root(class: &str, cfg: &VaeConfig) -> Result<ScriptModule, TchError> {
+/// A root with its submodules, the input checks and `check_range` (off).
+fn root(class: &str, vae: &Vae, takes: Takes) -> Result<ScriptModule, TchError> {
     let mut m = ScriptModule::new(class)?;
     m.bool_attribute("check_range", false)?;
-    m.define(&checks(cfg))?;
+    if takes != Takes::Latent {
+        m.submodule("encoder", &encoder(vae)?)?;
+    }
+    if takes != Takes::Images {
+        m.submodule("decoder", &decoder(vae)?)?;
+    }
+    m.define(&checks(&vae.config, takes))?;
     Ok(m)
 }
 
 /// encoder.pt: images -> (mu, log_var).
 pub fn encoder_module(vae: &Vae) -> Result<ScriptModule, TchError> {
-    let mut m = root("vae_tch.EncoderModel", &vae.config)?;
-    m.submodule("encoder", &encoder(vae)?)?;
+    let mut m = root("vae_tch.EncoderModel", vae, Takes::Images)?;
     m.define(
         "def forward(self, x: Tensor) -> Tuple[Tensor, Tensor]:\n    \
          self._check_images(x, \"encoder\")\n    return self.encoder.forward(x)\n",
@@ -248,8 +276,7 @@ pub fn encoder_module(vae: &Vae) -> Result<ScriptModule, TchError> {
 
 /// decoder.pt: z -> images.
 pub fn decoder_module(vae: &Vae) -> Result<ScriptModule, TchError> {
-    let mut m = root("vae_tch.DecoderModel", &vae.config)?;
-    m.submodule("decoder", &decoder(vae)?)?;
+    let mut m = root("vae_tch.DecoderModel", vae, Takes::Latent)?;
     m.define(
         "def forward(self, z: Tensor) -> Tensor:\n    \
          self._check_latent(z, \"decoder\")\n    return self.decoder.forward(z)\n",
@@ -259,9 +286,7 @@ pub fn decoder_module(vae: &Vae) -> Result<ScriptModule, TchError> {
 
 /// vae.pt: the whole workflow.
 pub fn vae_module(vae: &Vae) -> Result<ScriptModule, TchError> {
-    let mut m = root("vae_tch.VAE", &vae.config)?;
-    m.submodule("encoder", &encoder(vae)?)?;
-    m.submodule("decoder", &decoder(vae)?)?;
+    let mut m = root("vae_tch.VAE", vae, Takes::Both)?;
     let l = vae.config.latent_dim;
     m.define(&format!(
         r#"def forward(self, x: Tensor) -> Tensor:

@@ -48,6 +48,15 @@ pub fn parse(spec: &str) -> Result<Device, DeviceError> {
     Ok(Device::Cuda(want))
 }
 
+/// The device as `--device` spells it: `cpu`, `cuda:0`.
+pub fn name(device: Device) -> String {
+    match device {
+        Device::Cpu => "cpu".into(),
+        Device::Cuda(i) => format!("cuda:{i}"),
+        d => format!("{d:?}").to_lowercase(),
+    }
+}
+
 pub fn describe(device: Device) -> String {
     match device {
         Device::Cpu => format!("cpu ({} threads)", tch::get_num_threads()),

@@ -11,51 +11,23 @@
 //!
 //! The warm-up steps the capture needs run for real and are then undone (parameters, Adam's
 //! state and the sums are restored), so a run trains the same steps whichever form runs.
-use serde::{Deserialize, Serialize};
+
 use tch::{Device, Kind, Tensor};
 
-use crate::cuda_graph::{self, CudaGraph, GraphError};
+use crate::train::cuda_graph::{self, CudaGraph, GraphError};
 use crate::data::prefetch::Prefetcher;
-use crate::loss;
+use crate::model::loss;
+use crate::config::{CudaGraphMode, StepForm};
 use crate::model::Vae;
-use crate::optim::KerasAdam;
+use crate::train::optim::KerasAdam;
 
-/// `train --cuda-graph`: which form to use on CUDA.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum CudaGraphMode {
-    /// The graph on CUDA; eager (with one warning) if capture fails, and on the CPU.
-    #[default]
-    Auto,
-    /// The graph; an error where it cannot run.
-    On,
-    /// Always eager.
-    Off,
-}
-
-/// The form that ran, recorded in the run's config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum StepForm {
-    Eager,
-    CudaGraph,
-}
-
-impl std::fmt::Display for StepForm {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            StepForm::Eager => "eager",
-            StepForm::CudaGraph => "cuda-graph",
-        })
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
     #[error(
-        "--cuda-graph on needs a CUDA device (got {0:?}); use --device cuda or --cuda-graph auto"
+        "--cuda-graph on needs a CUDA device (got --device {0}); use --device cuda or --cuda-graph auto"
     )]
-    NotCuda(Device),
+    NotCuda(String),
     #[error("--cuda-graph on: {0}")]
     Capture(GraphError),
 }
@@ -168,7 +140,7 @@ impl<'a> TrainStep<'a> {
         };
         match (mode, cuda) {
             (CudaGraphMode::Off, _) | (CudaGraphMode::Auto, None) => Ok((step, None)),
-            (CudaGraphMode::On, None) => Err(StepError::NotCuda(device)),
+            (CudaGraphMode::On, None) => Err(StepError::NotCuda(crate::util::device::name(device))),
             (mode, Some(index)) => {
                 // On an H200 the channels-last graph ran 1.31 against 1.56 ms/step at batch
                 // 256 with it, and 3.24 against 3.92 at 1024 (gpu-check, 2026-11-28).

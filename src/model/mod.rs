@@ -5,6 +5,9 @@
 //! state_dict keys of `scripts/vae_torch.py` (`encoder.conv1.weight`, ...), in PyTorch layouts.
 //! `forward(.., train)` is Keras's `training` flag: batch statistics and dropout when true,
 //! moving statistics and no dropout when false (evaluation, figures, exports).
+pub mod loss;
+pub mod summary;
+
 use tch::{nn, Tensor};
 
 use crate::config::VaeConfig;
@@ -647,5 +650,35 @@ impl Vae {
     /// Reconstruction through the latent mean, no sampling.
     pub fn reconstruct_mean(&self, x: &Tensor) -> Tensor {
         self.decoder.forward(&self.encoder.forward(x).0)
+    }
+}
+
+/// A model and its variables on a device.
+pub struct Loaded {
+    pub vs: nn::VarStore,
+    pub vae: Vae,
+    pub config: crate::config::TrainConfig,
+}
+
+impl Loaded {
+    /// The trainable variables by name (not BatchNorm's moving statistics): the optimizer's.
+    pub fn trainable(&self) -> Vec<(String, tch::Tensor)> {
+        self.vs
+            .variables()
+            .into_iter()
+            .filter(|(_, t)| t.requires_grad())
+            .collect()
+    }
+}
+
+/// Builds the model of `config` with fresh glorot weights from `seed`.
+pub fn build(config: &crate::config::TrainConfig, device: tch::Device, seed: u64) -> Loaded {
+    tch::manual_seed(seed as i64);
+    let vs = nn::VarStore::new(device);
+    let vae = Vae::new(&vs.root(), &config.model);
+    Loaded {
+        vs,
+        vae,
+        config: config.clone(),
     }
 }

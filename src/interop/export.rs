@@ -6,7 +6,7 @@
 //!   vae.pt       TorchScript: forward (reconstruction through mu), encode, decode,
 //!                reparameterize, sample
 //!     All three are real modules with trainable parameters under the model.safetensors keys
-//!     (crate::torchscript) and carry config.toml and config.json as extra files.
+//!     (crate::interop::torchscript) and carry config.toml and config.json as extra files.
 //!   model.safetensors  the weights under scripts/vae_torch.py's state_dict keys, with
 //!     __metadata__ {format: pt, vae_tch_version, config: the [model] table as JSON}
 //!   config.toml, config.json  the run's config (its model table rebuilds the model)
@@ -22,9 +22,11 @@ use std::path::{Path, PathBuf};
 
 use tch::{Device, Kind, Tensor};
 
-use crate::checkpoint::{self, CheckpointError, CONFIG_FILE, METRICS_FILE};
+use crate::config::TrainConfig;
+use crate::model::{BN_EPSILON, BN_MOMENTUM};
+use crate::run::checkpoint::{self, CheckpointError, CONFIG_FILE, METRICS_FILE};
 use crate::model::Vae;
-use crate::torchscript;
+use crate::interop::torchscript;
 
 pub const ENCODER_FILE: &str = "encoder.pt";
 pub const DECODER_FILE: &str = "decoder.pt";
@@ -37,7 +39,7 @@ pub const CARD_FILE: &str = "README.md";
 /// The run's figures copied beside the model card.
 const FIGURES: [&str; 2] = ["loss.png", "latent.png"];
 /// The PyTorch reference module, written into every export.
-const LOADER_SOURCE: &str = include_str!("../scripts/vae_torch.py");
+const LOADER_SOURCE: &str = include_str!("../../scripts/vae_torch.py");
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -116,13 +118,13 @@ pub fn export(run: &Path, out: &Path, device: Device) -> Result<Vec<PathBuf>, Ex
 fn write_all(
     run: &Path,
     dir: &Path,
-    loaded: &checkpoint::Loaded,
+    loaded: &crate::model::Loaded,
     epochs: usize,
 ) -> Result<Vec<String>, ExportError> {
     let vae = &loaded.vae;
-    let config_toml = loaded.config.to_toml();
-    let config_json =
-        serde_json::to_string_pretty(&loaded.config).expect("TrainConfig serializes to JSON");
+    let portable = portable_config(&loaded.config);
+    let config_toml = portable.to_toml();
+    let config_json = config_json(&portable);
     let mut names = Vec::new();
     let mut put = |name: &str, bytes: &[u8]| -> Result<(), ExportError> {
         let path = dir.join(name);
@@ -173,7 +175,7 @@ fn write_all(
         ),
         ("config".to_string(), model_json),
     ]);
-    crate::safetensors_io::write(&named, metadata, &weights).map_err(|cause| {
+    crate::interop::safetensors_io::write(&named, metadata, &weights).map_err(|cause| {
         ExportError::Write {
             path: weights.clone(),
             cause,
@@ -202,17 +204,63 @@ fn write_all(
     Ok(names)
 }
 
+/// The run's config as it travels: no absolute path of the training machine (the data and
+/// cache folders are dropped when absolute; relative ones stay).
+fn portable_config(c: &TrainConfig) -> TrainConfig {
+    let mut c = c.clone();
+    if c.data.dir.as_deref().is_some_and(Path::is_absolute) {
+        c.data.dir = None;
+    }
+    if c.data.cache_dir.as_deref().is_some_and(Path::is_absolute) {
+        c.data.cache_dir = None;
+    }
+    c
+}
+
+/// config.json: the config's tables, and at the top level the keys that model hubs and
+/// `transformers`-style tools look for first.
+fn config_json(c: &TrainConfig) -> String {
+    let mut v = serde_json::to_value(c).expect("TrainConfig serializes to JSON");
+    let top = v.as_object_mut().expect("a JSON object");
+    top.insert("model_type".into(), "vae-tch-conv-vae".into());
+    top.insert("architectures".into(), serde_json::json!(["VAE"]));
+    top.insert("torch_dtype".into(), "float32".into());
+    serde_json::to_string_pretty(&v).expect("JSON serializes")
+}
+
+/// (trainable parameters, moving statistics) as torch counts them:
+/// `sum(p.numel() for p in m.parameters())` and the buffers beside them.
+fn torch_counts(loaded: &crate::model::Loaded) -> (i64, i64) {
+    let vars = loaded.vs.variables();
+    let count = |trainable: bool| -> i64 {
+        vars.values()
+            .filter(|t| t.requires_grad() == trainable)
+            .map(|t| t.numel() as i64)
+            .sum()
+    };
+    (count(true), count(false))
+}
+
 /// README.md of the export: what the model is, its data and training, how to load it.
-fn model_card(run: &Path, loaded: &checkpoint::Loaded, epochs: usize) -> String {
+fn model_card(run: &Path, loaded: &crate::model::Loaded, epochs: usize) -> String {
     let cfg = &loaded.config;
     let m = &cfg.model;
     let [c, h, w] = m.input_shape;
-    let (enc, dec) = crate::summary::counts(&loaded.vae);
-    let n = crate::summary::thousands;
+    let latent = m.latent_dim;
+    let (params, buffers) = torch_counts(loaded);
+    let n = crate::model::summary::thousands;
     let data_dir = cfg.data.dir();
-    let source = crate::data::fetch::SourceInfo::read(&data_dir)
-        .map(|s| s.to_string())
-        .unwrap_or_else(|| format!("{} from {}", cfg.data.dataset, data_dir.display()));
+    // Where the data came from, without the training machine's paths.
+    let source = match crate::data::source::SourceInfo::read(&data_dir) {
+        Some(s) => format!("{} from {}", s.dataset, s.source),
+        None if cfg.data.dataset == crate::config::DatasetKind::Folder => format!(
+            "an image folder (`{}`)",
+            data_dir
+                .file_name()
+                .map_or("images".into(), |f| f.to_string_lossy())
+        ),
+        None => cfg.data.dataset.to_string(),
+    };
     let limits = match (cfg.data.train_limit, cfg.data.test_limit) {
         (None, None) => String::new(),
         (a, b) => format!(
@@ -221,7 +269,7 @@ fn model_card(run: &Path, loaded: &checkpoint::Loaded, epochs: usize) -> String 
             b.map_or("all".into(), |v| v.to_string())
         ),
     };
-    let losses = crate::metrics::read(&run.join(METRICS_FILE))
+    let losses = crate::run::metrics::read(&run.join(METRICS_FILE))
         .ok()
         .and_then(|rows| rows.last().cloned())
         .map(|r| {
@@ -236,6 +284,53 @@ fn model_card(run: &Path, loaded: &checkpoint::Loaded, epochs: usize) -> String 
         .filter(|f| run.join(f).is_file())
         .map(|f| format!("![{f}]({f})\n"))
         .collect();
+    let mut layers = Vec::new();
+    if m.use_batch_norm {
+        layers.push(format!(
+            "BatchNormalization (Keras: momentum {BN_MOMENTUM}, epsilon {BN_EPSILON}) after every conv but the decoder's last: `encoder.bn1`..`encoder.bn{}`, `decoder.bn1`..`decoder.bn{}`",
+            m.encoder_conv_filters.len(),
+            m.decoder_conv_t_filters.len() - 1
+        ));
+    }
+    if m.use_dropout {
+        layers.push(format!(
+            "Dropout (rate {}) after every activation",
+            m.dropout_rate
+        ));
+    }
+    let train_mode = if layers.is_empty() {
+        "The `.pt` files load in eval mode (`vae.training` is False); `vae.train()` switches to \
+         training mode for fine-tuning (this model has no BatchNorm or Dropout, so the outputs are \
+         the same in both)."
+            .to_string()
+    } else {
+        format!(
+            "The `.pt` files load in **eval mode** (`vae.training` is False): the moving statistics, \
+             no dropout, the same output for the same input. Call `vae.train()` only to fine-tune: \
+             then {} and back with `vae.eval()`.",
+            [
+                m.use_batch_norm
+                    .then_some("BatchNorm uses batch statistics and moves its running_mean / running_var"),
+                m.use_dropout.then_some("dropout is on"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(", ")
+        )
+    };
+    let layer_rows: String = layers
+        .iter()
+        .map(|l| format!("| also | {l} |\n"))
+        .collect();
+    let stats = if buffers > 0 {
+        format!(
+            " trainable (`sum(p.numel() for p in m.parameters())`), plus {} moving statistics (BatchNorm buffers)",
+            n(buffers)
+        )
+    } else {
+        " (`sum(p.numel() for p in m.parameters())`)".to_string()
+    };
     format!(
         r#"# Convolutional VAE ({dataset}, {epochs} {epoch_word})
 
@@ -249,40 +344,76 @@ Keras Adam), trained with vae-tch {version}.
 | latent size | {latent} |
 | encoder | Conv2D filters {ef:?}, kernels {ek:?}, strides {es:?}; Dense mu and log_var |
 | decoder | Dense, Conv2DTranspose filters {df:?}, kernels {dk:?}, strides {ds:?}; sigmoid |
-| parameters | {total} (encoder {enc}, decoder {dec}) |
+{layer_rows}| parameters | {params}{stats} |
 | data | {source}{limits} |
 | training | {epochs} {epoch_word}, batch {batch}, Adam lr {lr} (Keras form, epsilon {eps:e}), loss = {factor} x per-image MSE + KL, seed {seed} |
 | final losses | {losses} |
 
 ## Load it
 
-With plain PyTorch (no vae-tch code):
+Every block below runs as pasted, in this folder. With plain PyTorch (no vae-tch code):
 
 ```python
 import torch
-vae = torch.jit.load("vae.pt")              # .to("cuda") for a GPU
+vae = torch.jit.load("vae.pt")               # eval mode; .to("cuda") for a GPU
+x = torch.rand(4, {c}, {h}, {w})                 # images in [0, 1]
+z = torch.randn(4, {latent})                     # latent points
 recon = vae(x)                               # reconstruction through mu
 mu, log_var = vae.encode(x)
-images = vae.decode(z)                       # z: [N, {latent}]
+images = vae.decode(z)
 samples = vae.sample(16)                     # decodes of z ~ N(0, I)
 ```
 
-`encoder.pt` and `decoder.pt` hold one half each. The modules have trainable parameters
-(`vae.parameters()`, `state_dict()` keys as in `model.safetensors`): any torch optimizer can go
-on training them. As an `nn.Module` (needs only torch and safetensors):
+{train_mode} `encoder.pt` and `decoder.pt` hold one half each. The modules have trainable
+parameters (`vae.parameters()`, `state_dict()` keys as in `model.safetensors`): any torch
+optimizer can go on training them.
+
+As an `nn.Module` (needs only torch and safetensors), which `torch.compile` compiles (the `.pt`
+files are TorchScript, which `torch.compile` runs without compiling a graph):
 
 ```python
-import sys; sys.path.insert(0, "path/to/this/folder")
+import sys; sys.path.insert(0, ".")
+import torch
 from vae_torch import VAE
-model = VAE.from_pretrained("path/to/this/folder")   # weights loaded, eval mode
+model = VAE.from_pretrained(".")             # weights loaded, eval mode
+x = torch.rand(4, {c}, {h}, {w})
+with torch.no_grad():
+    mu, log_var = model.encoder(x)
+    recon = model.decoder(mu)
+    recon = torch.compile(model.decoder)(mu)
+print(sum(p.numel() for p in model.parameters()))   # {params}
+```
+
+To ONNX: export the `nn.Module` with the current exporter (`pip install onnxscript`), the batch
+axis dynamic:
+
+```python
+import sys; sys.path.insert(0, ".")
+import torch
+from vae_torch import VAE
+model = VAE.from_pretrained(".")
+batch = torch.export.Dim("batch")
+torch.onnx.export(model.encoder, (torch.rand(2, {c}, {h}, {w}),), "encoder.onnx", dynamic_shapes={{"x": {{0: batch}}}})
+torch.onnx.export(model.decoder, (torch.randn(2, {latent}),), "decoder.onnx", dynamic_shapes={{"z": {{0: batch}}}})
+```
+
+or, the legacy way, the TorchScript file with `dynamo=False`:
+
+```python
+import torch
+vae = torch.jit.load("vae.pt")
+torch.onnx.export(vae, (torch.rand(1, {c}, {h}, {w}),), "vae.onnx", dynamo=False,
+                  input_names=["x"], output_names=["reconstruction"], dynamic_axes={{"x": {{0: "batch"}}}})
 ```
 
 ## Input contract
 
-Images are float tensors `[N, {c}, {h}, {w}]` with values in [0, 1] (divide 8-bit pixels by 255);
-latent points are float tensors `[N, {latent}]`. The modules check the dtype, rank and sizes and
-say what they expected. They cannot see a wrong value range, so set `vae.check_range = True` to
-have them check that too (it costs a min and a max per call).
+Images are float tensors `[N, {c}, {h}, {w}]` of the model's dtype (float32; `.double()` the
+model for float64) with values in [0, 1] (divide 8-bit pixels by 255); latent points are
+`[N, {latent}]`. The modules check the dtype, rank and sizes and say what they expected. They
+cannot see a wrong value range, so set `vae.check_range = True` to have them check that too (a
+min and a max per call; an empty batch passes). A failed check raises `torch.jit.Error` from the
+`.pt` files (catch that class: it is not a `RuntimeError`), and `ValueError` from `vae_torch.py`.
 
 ## Files
 
@@ -296,16 +427,13 @@ extra files), `model.safetensors` (weights; `__metadata__` holds the config), `c
         epoch_word = if epochs == 1 { "epoch" } else { "epochs" },
         slope = m.leaky_relu_slope,
         version = env!("CARGO_PKG_VERSION"),
-        latent = m.latent_dim,
         ef = m.encoder_conv_filters,
         ek = m.encoder_conv_kernel_size,
         es = m.encoder_conv_strides,
         df = m.decoder_conv_t_filters,
         dk = m.decoder_conv_t_kernel_size,
         ds = m.decoder_conv_t_strides,
-        total = n(enc + dec),
-        enc = n(enc),
-        dec = n(dec),
+        params = n(params),
         batch = cfg.train.batch_size,
         lr = cfg.optim.learning_rate,
         eps = cfg.optim.epsilon,

@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 
 use tch::{Device, Tensor};
 
-use crate::checkpoint::{self, TrainState};
+use crate::run::checkpoint::{self, TrainState};
 use crate::config::TrainConfig;
-use crate::optim::KerasAdam;
+use crate::train::optim::KerasAdam;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -422,14 +422,14 @@ pub fn import(
             }
         }
     }
-    let model = checkpoint::build(&config, Device::Cpu, config.train.seed);
+    let model = crate::model::build(&config, Device::Cpu, config.train.seed);
     checkpoint::set_weights(&model.vs, &weights, path)?;
     std::fs::create_dir_all(out).map_err(|cause| ImportError::Io {
         path: out.into(),
         cause,
     })?;
     let cfg_path = out.join(checkpoint::CONFIG_FILE);
-    crate::fsutil::write_atomic(&cfg_path, config.to_toml().as_bytes()).map_err(|cause| {
+    crate::util::fsutil::write_atomic(&cfg_path, config.to_toml().as_bytes()).map_err(|cause| {
         ImportError::Io {
             path: cfg_path,
             cause,

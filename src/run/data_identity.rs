@@ -35,7 +35,7 @@ pub enum IdentityError {
 pub fn record(run: &Path, id: &DataIdentity) -> Result<(), IdentityError> {
     let path = run.join(DATA_FILE);
     let text = toml::to_string(id).expect("DataIdentity serializes");
-    crate::fsutil::write_atomic(&path, text.as_bytes())
+    crate::util::fsutil::write_atomic(&path, text.as_bytes())
         .map_err(|cause| IdentityError::Io { path, cause })
 }
 

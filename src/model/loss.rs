@@ -45,3 +45,22 @@ pub fn vae_loss(
         kl_loss,
     }
 }
+
+/// Mean loss, r_loss and kl_loss over a split.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Losses {
+    pub loss: f64,
+    pub r_loss: f64,
+    pub kl_loss: f64,
+}
+
+impl std::fmt::Display for Losses {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "loss {:.3} (r {:.3}, kl {:.3})",
+            self.loss, self.r_loss, self.kl_loss
+        )
+    }
+}
+

@@ -9,12 +9,11 @@ use anyhow::{bail, Result};
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
-use crate::checkpoint;
 use crate::config::TrainConfig;
 use crate::model::Layout;
-use crate::optim::KerasAdam;
-use crate::step::{CudaGraphMode, StepData, StepForm, TrainStep};
-use crate::train;
+use crate::train::optim::KerasAdam;
+use crate::config::{CudaGraphMode, StepForm};
+use crate::train::step::{StepData, TrainStep};
 
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
@@ -49,7 +48,7 @@ pub fn sync(device: Device) {
 
 /// The layout `form` asks for: train's (`train::layout_for`) unless `cfg` says otherwise.
 fn layout(cfg: &BenchConfig, form: StepForm) -> Layout {
-    let train = train::layout_for(cfg.device, form == StepForm::CudaGraph);
+    let train = crate::train::layout_for(cfg.device, form == StepForm::CudaGraph);
     Layout {
         channels_last: cfg.channels_last.unwrap_or(train.channels_last),
         flipped: cfg.flipped.unwrap_or(train.flipped),
@@ -65,7 +64,7 @@ fn time_form(images: &Tensor, form: StepForm, bs: i64, cfg: &BenchConfig) -> Res
     let total = (cfg.warm_up + cfg.steps) as i64;
     let mut config = TrainConfig::default();
     config.train.batch_size = bs as usize;
-    let mut model = checkpoint::build(&config, cfg.device, cfg.seed);
+    let mut model = crate::model::build(&config, cfg.device, cfg.seed);
     model.vae.set_layout(&model.vs, layout(cfg, form));
     let params = model.trainable();
     let opt = if cfg.device.is_cuda() {

@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::folder::{FolderOptions, ResizeMode};
-use crate::data::DatasetKind;
-use crate::step::{CudaGraphMode, StepForm};
+pub mod kinds;
+pub mod overrides;
+
+pub use kinds::{CudaGraphMode, DatasetKind, ResizeMode, StepForm};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -375,18 +376,6 @@ impl DataConfig {
         self.dir
             .clone()
             .unwrap_or_else(|| self.dataset.default_dir())
-    }
-
-    /// What data::folder needs for a model taking `shape` images.
-    pub fn folder_options(&self, shape: [i64; 3], quiet: bool) -> FolderOptions {
-        FolderOptions {
-            shape,
-            resize: self.resize,
-            test_fraction: self.test_fraction,
-            split_seed: self.split_seed,
-            cache_dir: self.cache_dir.clone(),
-            quiet,
-        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! the devices, the CPU threads, and the data folders.
 use std::path::{Path, PathBuf};
 
-use crate::data::{fetch::SourceInfo, DatasetKind};
+use crate::data::{source::SourceInfo, DatasetKind};
 
 /// The tch release this binary is built with (Cargo.toml pins it with torch 2.11.0).
 pub const TCH_VERSION: &str = "0.24.0";
@@ -91,7 +91,7 @@ pub fn report() -> String {
     );
     line(
         "CUDA graphs",
-        if crate::cuda_graph::supported() {
+        if crate::train::cuda_graph::supported() {
             "compiled in (train --cuda-graph)".into()
         } else {
             "not compiled in (the CUDA headers were missing at build time)".into()
@@ -129,7 +129,7 @@ mod tests {
 
     #[test]
     fn the_tch_version_is_the_one_cargo_toml_pins() {
-        let manifest = include_str!("../Cargo.toml");
+        let manifest = include_str!("../../Cargo.toml");
         let pin = format!("tch = \"={}\"", super::TCH_VERSION);
         assert!(manifest.contains(&pin), "Cargo.toml does not pin {pin}");
     }

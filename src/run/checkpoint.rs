@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, Device};
 
 use crate::config::{ConfigError, TrainConfig};
-use crate::model::Vae;
-use crate::optim::KerasAdam;
+use crate::model::{build, Loaded};
+use crate::train::epoch_seed;
+use crate::train::optim::KerasAdam;
 
 pub const CONFIG_FILE: &str = "config.toml";
 pub const METRICS_FILE: &str = "metrics.csv";
@@ -75,40 +76,6 @@ impl TrainState {
     }
 }
 
-/// The generator seed for an epoch (0-based): distinct per epoch and per run seed.
-pub fn epoch_seed(seed: u64, epoch: usize) -> u64 {
-    seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64)
-}
-
-/// A model and its variables on a device.
-pub struct Loaded {
-    pub vs: nn::VarStore,
-    pub vae: Vae,
-    pub config: TrainConfig,
-}
-
-impl Loaded {
-    /// The trainable variables by name (not BatchNorm's moving statistics): the optimizer's.
-    pub fn trainable(&self) -> Vec<(String, tch::Tensor)> {
-        self.vs
-            .variables()
-            .into_iter()
-            .filter(|(_, t)| t.requires_grad())
-            .collect()
-    }
-}
-
-/// Builds the model of `config` with fresh glorot weights from `seed`.
-pub fn build(config: &TrainConfig, device: Device, seed: u64) -> Loaded {
-    tch::manual_seed(seed as i64);
-    let vs = nn::VarStore::new(device);
-    let vae = Vae::new(&vs.root(), &config.model);
-    Loaded {
-        vs,
-        vae,
-        config: config.clone(),
-    }
-}
 
 pub fn checkpoint_dir(run: &Path) -> PathBuf {
     let dir = run.join(CHECKPOINT_DIR);

@@ -1,0 +1,7 @@
+//! The run folder: `config.toml`, `metrics.csv`, `checkpoint/`, `data.toml`, the lock, and the
+//! job that trains a run folder through `crate::train`.
+pub mod checkpoint;
+pub mod data_identity;
+pub mod job;
+pub mod lock;
+pub mod metrics;

@@ -1,0 +1,227 @@
+//! The training loop of the seed (Keras `fit`, shuffle=True, batch 32): per epoch a fresh
+//! shuffle, Adam steps on the VAE loss through a `TrainStep` (eager or CUDA graph), then the
+//! test-set loss. What an epoch leaves behind (metrics.csv, the checkpoint, figures) is the
+//! caller's: `fit` hands each finished epoch to it (crate::run::job writes the run folder).
+pub mod bench;
+pub mod cuda_graph;
+pub mod optim;
+pub mod step;
+
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use tch::{Device, Kind, Tensor};
+
+use crate::data::{self, batch};
+use crate::model::loss::{self, Losses};
+use crate::model::{Layout, Vae};
+use crate::util::progress;
+use optim::KerasAdam;
+use step::TrainStep;
+
+/// Batch size for inference (evaluation, encoding for figures) on the CPU. Larger batches were
+/// slower there: encoding 10,000 images took 2.7 s at 1000 and 1.4 s at 128 (2 cores,
+/// 2026-11-27).
+pub const INFERENCE_BATCH: i64 = 128;
+/// The same on CUDA, where each batch costs a few dozen kernel launches: fewer, larger batches.
+pub const INFERENCE_BATCH_CUDA: i64 = 1000;
+
+/// The inference batch size for `device`.
+pub fn inference_batch(device: Device) -> i64 {
+    if device.is_cuda() {
+        INFERENCE_BATCH_CUDA
+    } else {
+        INFERENCE_BATCH
+    }
+}
+/// Refresh the running losses on the progress bar every this many steps (each read syncs).
+const BAR_REFRESH_STEPS: usize = 25;
+
+/// A run stopped by a signal: the last finished epoch's checkpoint is kept.
+#[derive(Debug)]
+pub struct Interrupted {
+    pub signal: i32,
+    /// The epoch (1-based) the signal came in.
+    pub epoch: usize,
+    /// Epochs finished and checkpointed.
+    pub kept: usize,
+    pub run: String,
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = crate::util::interrupt::name(self.signal);
+        if self.kept == 0 {
+            write!(
+                f,
+                "stopped by {what} during epoch 1: no epoch had finished, nothing is kept; start again with:\n  vae-tch train --resume {}",
+                self.run
+            )
+        } else {
+            write!(
+                f,
+                "stopped by {what} during epoch {}: the checkpoint of epoch {} is kept in {}; resume with:\n  vae-tch train --resume {}",
+                self.epoch, self.kept, self.run, self.run
+            )
+        }
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// Mean losses over a split (bytes or floats in [0, 1]), sampling z as the model does (Keras
+/// `evaluate`).
+pub fn evaluate(vae: &Vae, images: &Tensor, r_loss_factor: f64) -> Losses {
+    let n = images.size()[0];
+    // The model's device: the images may stay on the host (data.stream).
+    let device = vae.encoder.mu.weight.device();
+    tch::no_grad(|| {
+        let mut sums = Tensor::zeros([3], (Kind::Double, device));
+        for (start, len) in batch::ranges(n, inference_batch(device)) {
+            let x = data::to_unit_float(&images.narrow(0, start, len).to_device(device));
+            let out = vae.forward(&x, false);
+            let p = loss::vae_loss(
+                &out.reconstruction,
+                &x,
+                &out.mu,
+                &out.log_var,
+                r_loss_factor,
+            );
+            sums +=
+                Tensor::stack(&[p.loss, p.r_loss, p.kl_loss], 0).to_kind(Kind::Double) * len as f64;
+        }
+        losses_from(&(sums / n.max(1) as f64))
+    })
+}
+
+fn losses_from(t: &Tensor) -> Losses {
+    let v: Vec<f64> = Vec::try_from(&t.to_device(Device::Cpu)).expect("a [3] double tensor");
+    Losses {
+        loss: v[0],
+        r_loss: v[1],
+        kl_loss: v[2],
+    }
+}
+
+/// The layout the convolutions train in on `device` (`model::Layout`: the same numbers up to
+/// float rounding), as measured on 2026-11-28: channels-last and flipped on the CPU (2 cores,
+/// batch 32: flipping 1.15x, channels-last about 4%) and in the CUDA graph (H200: 0.784 against
+/// 0.796 ms/step at batch 32, 1.56 against 1.67 at 256, 3.93 against 4.99 at 1024); torch's
+/// default for the eager CUDA step, where the flips' extra kernel launches cost more than they
+/// save (4.41 against 3.14 ms at batch 32).
+pub fn layout_for(device: Device, graphed: bool) -> Layout {
+    let fast = !device.is_cuda() || graphed;
+    Layout {
+        channels_last: fast,
+        flipped: fast,
+    }
+}
+
+/// The generator seed for an epoch (0-based): distinct per epoch and per run seed. Each epoch
+/// re-seeds torch's generator with it, so (seed, epoch) is the whole RNG state: a resumed run
+/// draws the same shuffles and noise as one that never stopped.
+pub fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64)
+}
+
+/// What the loop runs over, beside the step (which holds the model, the training images and the
+/// optimizer).
+pub struct Schedule<'a> {
+    /// The model the step trains (for the test pass).
+    pub vae: &'a Vae,
+    /// The test images (bytes or floats in [0, 1]; on the device or, streamed, on the host).
+    pub test_images: &'a Tensor,
+    /// Where the training images are, so the batches' indices go there.
+    pub images_at: Device,
+    pub train_images: i64,
+    pub batch_size: i64,
+    pub seed: u64,
+    pub r_loss_factor: f64,
+    /// Epochs (0-based) `start..end`, of `end` in all.
+    pub start: usize,
+    pub end: usize,
+    /// No progress bar and no per-epoch line.
+    pub quiet: bool,
+    /// The run folder, for the message of an interrupted run.
+    pub run_label: String,
+}
+
+/// One finished epoch, handed to `fit`'s caller.
+pub struct EpochEnd<'a> {
+    /// 1-based.
+    pub epoch: usize,
+    pub train: Losses,
+    pub test: Losses,
+    pub seconds: f64,
+    pub optimizer: &'a KerasAdam,
+}
+
+/// Trains the epochs of `s` with `step`, calling `on_epoch` after each (before its line is
+/// printed); a signal stops it before the next step with `Interrupted`.
+pub fn fit(
+    step: &mut TrainStep,
+    s: &Schedule,
+    mut on_epoch: impl FnMut(&EpochEnd) -> Result<()>,
+) -> Result<()> {
+    let n = s.train_images;
+    for epoch in s.start..s.end {
+        let t0 = Instant::now();
+        tch::manual_seed(epoch_seed(s.seed, epoch) as i64);
+        let batches = batch::shuffled(n, s.batch_size, s.images_at);
+        let bar = if s.quiet {
+            indicatif::ProgressBar::hidden()
+        } else {
+            progress::epoch_bar(batches.len() as u64, epoch + 1, s.end)
+        };
+        step.begin_epoch();
+        let mut seen = 0i64;
+        for (i, idx) in batches.iter().enumerate() {
+            if let Some(signal) = crate::util::interrupt::requested() {
+                bar.finish_and_clear();
+                return Err(Interrupted {
+                    signal,
+                    epoch: epoch + 1,
+                    kept: epoch,
+                    run: s.run_label.clone(),
+                }
+                .into());
+            }
+            step.run(idx, batches.get(i + 1))?;
+            seen += idx.size()[0];
+            bar.inc(1);
+            // Each read of the running losses waits for the device: only for a visible bar.
+            if !bar.is_hidden() && (i % BAR_REFRESH_STEPS == 0 || i + 1 == batches.len()) {
+                let l = losses_from(&(step.sums() / seen as f64));
+                let rate = seen as f64 / t0.elapsed().as_secs_f64().max(1e-9);
+                bar.set_message(format!("{l} {rate:.0} img/s"));
+            }
+        }
+        bar.finish_and_clear();
+        let train = losses_from(&(step.sums() / seen.max(1) as f64));
+        if !train.loss.is_finite() {
+            bail!(
+                "epoch {}: the training loss is {} (diverged); try a smaller --lr",
+                epoch + 1,
+                train.loss
+            );
+        }
+        let test = evaluate(s.vae, s.test_images, s.r_loss_factor);
+        let seconds = t0.elapsed().as_secs_f64();
+        on_epoch(&EpochEnd {
+            epoch: epoch + 1,
+            train,
+            test,
+            seconds,
+            optimizer: step.optimizer(),
+        })?;
+        if !s.quiet {
+            eprintln!(
+                "epoch {}/{}: train {train} | test {test} | {seconds:.1} s, {:.0} img/s",
+                epoch + 1,
+                s.end,
+                n as f64 / seconds
+            );
+        }
+    }
+    Ok(())
+}

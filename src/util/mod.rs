@@ -1,0 +1,6 @@
+//! The ground floor: small helpers every other floor may use; nothing here imports the crate.
+pub mod device;
+pub mod fsutil;
+pub mod images;
+pub mod interrupt;
+pub mod progress;
