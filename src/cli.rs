@@ -4,12 +4,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use vae_tch::config::ResizeMode;
+use vae_tch::config::CudaGraphMode;
 use vae_tch::config::DatasetKind;
+use vae_tch::config::ResizeMode;
 use vae_tch::plot::grids::Spacing;
 use vae_tch::plot::run::Which;
 use vae_tch::plot::Format;
-use vae_tch::config::CudaGraphMode;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -16,12 +16,12 @@ use cli::{
 use vae_tch::commands::{self, train::TrainRequest};
 use vae_tch::config::overrides::{Overrides, RunOverrides};
 use vae_tch::config::TrainConfig;
-use vae_tch::data::fetch::{self, FetchOptions};
-use vae_tch::plot::run::{self as figures, RunData, Which};
-use vae_tch::plot::grids::Spacing;
 use vae_tch::config::{CudaGraphMode, StepForm};
+use vae_tch::data::fetch::{self, FetchOptions};
 use vae_tch::interop::{export, keras_import};
 use vae_tch::model::summary;
+use vae_tch::plot::grids::Spacing;
+use vae_tch::plot::run::{self as figures, RunData, Which};
 use vae_tch::run::checkpoint;
 use vae_tch::train::bench;
 use vae_tch::util::device;

@@ -4,11 +4,11 @@
 mod common;
 
 use tch::{Device, Kind, Tensor};
-use vae_tch::run::checkpoint;
 use vae_tch::config::TrainConfig;
+use vae_tch::config::{CudaGraphMode, StepForm};
+use vae_tch::run::checkpoint;
 use vae_tch::train::cuda_graph::CudaGraph;
 use vae_tch::train::optim::KerasAdam;
-use vae_tch::config::{CudaGraphMode, StepForm};
 use vae_tch::train::step::{StepData, TrainStep};
 
 fn cuda() -> Option<Device> {

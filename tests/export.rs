@@ -3,10 +3,10 @@
 mod common;
 
 use tch::{CModule, Device, IValue, Kind, Tensor};
-use vae_tch::run::checkpoint;
 use vae_tch::interop::export::{
     self, DECODER_FILE, ENCODER_FILE, REFERENCE_IO_FILE, VAE_FILE, WEIGHTS_FILE,
 };
+use vae_tch::run::checkpoint;
 
 fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
     assert_eq!(a.size(), b.size());

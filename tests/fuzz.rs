@@ -142,7 +142,8 @@ fn the_checkpoint_loader_never_panics() {
     // The state file, the weights and the optimizer state, each mutated in place; loaded the
     // way `train --resume` loads them, into one model built once.
     let model = vae_tch::run::checkpoint::load_model(&run, tch::Device::Cpu).unwrap();
-    let mut opt = vae_tch::train::optim::KerasAdam::new(model.trainable(), model.config.optim.clone());
+    let mut opt =
+        vae_tch::train::optim::KerasAdam::new(model.trainable(), model.config.optim.clone());
     for file in ["state.toml", "model.safetensors", "optimizer.safetensors"] {
         let seed = std::fs::read(ckpt.join(file)).unwrap();
         let target = ckpt.join(file);

@@ -2,8 +2,8 @@
 //! PyTorch reference `scripts/vae_torch.py`.
 use tch::{nn, Device, Kind, Tensor};
 use vae_tch::config::VaeConfig;
-use vae_tch::model::{leaky_relu, same_padding, Vae};
 use vae_tch::model::summary;
+use vae_tch::model::{leaky_relu, same_padding, Vae};
 
 fn model(cfg: &VaeConfig) -> (nn::VarStore, Vae) {
     let vs = nn::VarStore::new(Device::Cpu);

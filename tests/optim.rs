@@ -136,7 +136,8 @@ fn train_steps(flat: Option<(bool, i64)>, steps: usize) -> Vec<(String, Tensor)>
         let eps = Tensor::randn([4, 2], (Kind::Float, Device::Cpu));
         let (mu, log_var) = model.vae.encoder.forward(&x);
         let out = model.vae.forward_with_eps(mu, log_var, &eps);
-        let p = vae_tch::model::loss::vae_loss(&out.reconstruction, &x, &out.mu, &out.log_var, 1000.0);
+        let p =
+            vae_tch::model::loss::vae_loss(&out.reconstruction, &x, &out.mu, &out.log_var, 1000.0);
         match &mut flat_opt {
             Some(opt) => {
                 opt.backward(&p.loss);

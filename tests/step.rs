@@ -5,8 +5,8 @@ mod common;
 
 use tch::{Device, Kind, Tensor};
 use vae_tch::config::TrainConfig;
-use vae_tch::train::optim::KerasAdam;
 use vae_tch::config::{CudaGraphMode, StepForm};
+use vae_tch::train::optim::KerasAdam;
 use vae_tch::train::step::{StepData, TrainStep};
 
 fn images(n: usize) -> Tensor {
@@ -39,7 +39,8 @@ fn the_eager_step_is_the_hand_written_loop_bit_for_bit() {
     for i in &idx {
         let xb = x.index_select(0, i);
         let out = a.vae.forward(&xb, true);
-        let p = vae_tch::model::loss::vae_loss(&out.reconstruction, &xb, &out.mu, &out.log_var, 1000.0);
+        let p =
+            vae_tch::model::loss::vae_loss(&out.reconstruction, &xb, &out.mu, &out.log_var, 1000.0);
         opt.backward(&p.loss);
         opt.step();
         tch::no_grad(|| {

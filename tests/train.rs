@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use tch::{Device, Tensor};
-use vae_tch::run::checkpoint::{self, TrainState};
 use vae_tch::config::TrainConfig;
+use vae_tch::run::checkpoint::{self, TrainState};
+use vae_tch::run::job::{train, TrainJob};
 use vae_tch::run::metrics;
 use vae_tch::train::optim::KerasAdam;
-use vae_tch::run::job::{train, TrainJob};
 
 fn job(run: &Path, config: TrainConfig, resume: bool) -> TrainJob {
     TrainJob {

@@ -52,7 +52,10 @@ impl Overrides {
         set(&mut c.train.r_loss_factor, &self.r_loss_factor);
         set(&mut c.model.latent_dim, &self.latent_dim);
         set(&mut c.train.seed, &self.seed);
-        set(&mut c.train.reconstruction_every, &self.reconstruction_every);
+        set(
+            &mut c.train.reconstruction_every,
+            &self.reconstruction_every,
+        );
         if self.train_limit.is_some() {
             c.data.train_limit = self.train_limit;
         }

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use md5::{Digest, Md5};
 
-
 use super::source::SourceInfo;
 use super::{offline, DatasetKind, FILES};
 use crate::util::fsutil;
@@ -253,10 +252,11 @@ pub fn fetch(kind: DatasetKind, dir: &Path, opts: &FetchOptions) -> Result<Sourc
             }
         }
     };
-    let info = offline::build(kind, dir, opts.install_packages).map_err(|e| FetchError::NoSource {
-        online,
-        offline: format!("{e:#}"),
-    })?;
+    let info =
+        offline::build(kind, dir, opts.install_packages).map_err(|e| FetchError::NoSource {
+            online,
+            offline: format!("{e:#}"),
+        })?;
     info.write(dir).map_err(|cause| FetchError::Io {
         path: dir.into(),
         cause,

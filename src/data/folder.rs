@@ -21,8 +21,8 @@
 //! key and the checksum, so a cache whose bytes changed on disk is rebuilt, with a message.
 use std::collections::HashSet;
 use std::fs::{self, File};
-use std::os::unix::fs::MetadataExt;
 use std::io::Write;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -35,14 +35,14 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
-use super::{DataError, Dataset, DatasetKind, Split};
+use super::dataset::{DataError, Dataset, Split};
 use crate::config::DataConfig;
+use crate::config::DatasetKind;
 pub use crate::config::ResizeMode;
 
 const MAGIC: &[u8; 8] = b"VAETCHC2";
 const PREFIX: usize = 40;
 const EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
-
 
 /// What a folder data set needs beside the folder.
 #[derive(Debug, Clone)]

@@ -2,6 +2,7 @@
 //! into tensors. `idx` reads the files, `fetch` downloads them, `offline` builds them from the
 //! copies that packages ship, `batch` cuts shuffled batches.
 pub mod batch;
+pub mod dataset;
 pub mod fetch;
 pub mod folder;
 pub mod idx;
@@ -9,11 +10,12 @@ pub mod offline;
 pub mod prefetch;
 pub mod source;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use tch::{Device, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 pub use crate::config::DatasetKind;
+pub use dataset::{to_unit_float, DataError, Dataset, Split};
 
 pub const ROWS: u32 = 28;
 pub const COLS: u32 = 28;
@@ -29,110 +31,6 @@ pub const FILES: [&str; 4] = [
 
 /// The file written beside the data that says where it came from.
 pub const SOURCE_FILE: &str = "SOURCE";
-
-
-#[derive(Debug, thiserror::Error)]
-pub enum DataError {
-    #[error("no {kind} data in {dir}: {missing} is missing (run `vae-tch data fetch {kind} --dir {dir}`)")]
-    Missing {
-        kind: DatasetKind,
-        dir: PathBuf,
-        missing: String,
-    },
-    #[error(transparent)]
-    Idx(#[from] idx::IdxError),
-    #[error(
-        "{0} is not a folder (--dataset folder reads the PNG and JPEG files under --data-dir)"
-    )]
-    NotAFolder(PathBuf),
-    #[error("{0}: an image folder is read at a model's input size (train --dataset folder, or a run of it), not as MNIST-style files")]
-    FolderNeedsModel(PathBuf),
-    #[error("{0} holds no PNG or JPEG images that could be read")]
-    NoImages(PathBuf),
-    #[error("{path}: {cause}")]
-    Io {
-        path: PathBuf,
-        cause: std::io::Error,
-    },
-    #[error("{path}: the cache just written does not read back: {why}")]
-    Cache { path: PathBuf, why: String },
-    #[error("the model takes {model:?} (c, h, w) images, the {kind} data are {data:?}; set model.input_shape = {data:?} or use another data set")]
-    ShapeMismatch {
-        kind: DatasetKind,
-        model: [i64; 3],
-        data: [i64; 3],
-    },
-    #[error("{images}: {n_images} images but {labels}: {n_labels} labels")]
-    CountMismatch {
-        images: PathBuf,
-        n_images: u32,
-        labels: PathBuf,
-        n_labels: u32,
-    },
-}
-
-/// One split: images `[n, c, h, w]` as bytes (0-255) and labels `[n]` as i64, on the CPU.
-#[derive(Debug)]
-pub struct Split {
-    pub images: Tensor,
-    pub labels: Tensor,
-    /// The memory map the images live in (image folders' caches), kept alive with them.
-    pub backing: Option<std::sync::Arc<memmap2::Mmap>>,
-}
-
-impl Split {
-    pub fn len(&self) -> i64 {
-        self.images.size()[0]
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The first `n` examples (all when `n` is None or larger).
-    pub fn limit(self, n: Option<usize>) -> Split {
-        match n {
-            Some(n) if (n as i64) < self.len() => self.narrow(0, n as i64),
-            _ => self,
-        }
-    }
-
-    /// Examples `start..start + len` (views, no copy).
-    pub fn narrow(&self, start: i64, len: i64) -> Split {
-        Split {
-            images: self.images.narrow(0, start, len),
-            labels: self.labels.narrow(0, start, len),
-            backing: self.backing.clone(),
-        }
-    }
-
-    /// Images as float in [0, 1] on `device`, as the seed feeds the model (x / 255).
-    pub fn images_f32(&self, device: Device) -> Tensor {
-        to_unit_float(&self.images.to_device(device))
-    }
-}
-
-/// Model input from stored images: bytes become x / 255 (as the seed feeds the model); floats
-/// pass through.
-pub fn to_unit_float(images: &Tensor) -> Tensor {
-    if images.kind() == Kind::Uint8 {
-        images.to_kind(Kind::Float) / 255.0
-    } else {
-        images.shallow_clone()
-    }
-}
-
-#[derive(Debug)]
-pub struct Dataset {
-    pub kind: DatasetKind,
-    pub train: Split,
-    pub test: Split,
-    /// Class names by label.
-    pub classes: Vec<String>,
-    /// What identifies the data: the MD5 of the IDX files, or an image folder's cache key (its
-    /// file list, sizes, mtimes, size, resize mode and split).
-    pub fingerprint: String,
-}
 
 /// MD5 of the four IDX files of `dir`, in order (streamed).
 fn idx_fingerprint(dir: &Path) -> Result<String, DataError> {

@@ -31,4 +31,3 @@ impl std::fmt::Display for SourceInfo {
         write!(f, "{} from {} ({})", self.dataset, self.source, self.detail)
     }
 }
-

@@ -23,10 +23,10 @@ use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
 
 use crate::config::TrainConfig;
+use crate::interop::torchscript;
+use crate::model::Vae;
 use crate::model::{BN_EPSILON, BN_MOMENTUM};
 use crate::run::checkpoint::{self, CheckpointError, CONFIG_FILE, METRICS_FILE};
-use crate::model::Vae;
-use crate::interop::torchscript;
 
 pub const ENCODER_FILE: &str = "encoder.pt";
 pub const DECODER_FILE: &str = "decoder.pt";
@@ -319,10 +319,7 @@ fn model_card(run: &Path, loaded: &crate::model::Loaded, epochs: usize) -> Strin
             .join(", ")
         )
     };
-    let layer_rows: String = layers
-        .iter()
-        .map(|l| format!("| also | {l} |\n"))
-        .collect();
+    let layer_rows: String = layers.iter().map(|l| format!("| also | {l} |\n")).collect();
     let stats = if buffers > 0 {
         format!(
             " trainable (`sum(p.numel() for p in m.parameters())`), plus {} moving statistics (BatchNorm buffers)",

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 use tch::{Device, Tensor};
 
-use crate::run::checkpoint::{self, TrainState};
 use crate::config::TrainConfig;
+use crate::run::checkpoint::{self, TrainState};
 use crate::train::optim::KerasAdam;
 
 #[derive(Debug, thiserror::Error)]

@@ -15,11 +15,11 @@
 use tch::TchError;
 
 use crate::config::VaeConfig;
+use crate::interop::script::ScriptModule;
 use crate::model::{
     conv_padding, conv_t_padding, BatchNorm, Conv, ConvTranspose, Dense, Vae, BN_EPSILON,
     BN_MOMENTUM,
 };
-use crate::interop::script::ScriptModule;
 
 /// A float as a TorchScript literal (always with a decimal point).
 fn lit(x: f64) -> String {

@@ -8,8 +8,8 @@ use plotters::prelude::*;
 use tch::{Device, Kind, Tensor};
 
 use super::{blit, tick, DrawResult, Figure, FONT};
-use crate::util::images::grid;
 use crate::model::Vae;
+use crate::util::images::grid;
 
 /// The longest side of a grid figure's image area, in pixels (small grids are scaled up to it).
 const TARGET: u32 = 900;

@@ -10,9 +10,9 @@ use super::grids::{self, Spacing};
 use super::latent::{latent_means, LatentFigure};
 use super::loss::LossFigure;
 use super::{render, Format};
+use crate::data::{self, Split};
 use crate::model::Loaded;
 use crate::run::checkpoint::{self, METRICS_FILE};
-use crate::data::{self, Split};
 
 pub use crate::data::Which;
 
@@ -71,7 +71,8 @@ pub fn plot_loss(
             run.display()
         );
     }
-    let rows = crate::run::metrics::read(&csv).with_context(|| format!("reading {}", csv.display()))?;
+    let rows =
+        crate::run::metrics::read(&csv).with_context(|| format!("reading {}", csv.display()))?;
     if rows.is_empty() {
         bail!("{} has no epochs yet", csv.display());
     }

@@ -76,7 +76,6 @@ impl TrainState {
     }
 }
 
-
 pub fn checkpoint_dir(run: &Path) -> PathBuf {
     let dir = run.join(CHECKPOINT_DIR);
     let prev = run.join(format!("{CHECKPOINT_DIR}.prev"));

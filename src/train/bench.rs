@@ -10,9 +10,9 @@ use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
 use crate::config::TrainConfig;
+use crate::config::{CudaGraphMode, StepForm};
 use crate::model::Layout;
 use crate::train::optim::KerasAdam;
-use crate::config::{CudaGraphMode, StepForm};
 use crate::train::step::{StepData, TrainStep};
 
 #[derive(Debug, Clone)]

@@ -14,13 +14,12 @@
 
 use tch::{Device, Kind, Tensor};
 
-use crate::train::cuda_graph::{self, CudaGraph, GraphError};
+use crate::config::{CudaGraphMode, StepForm};
 use crate::data::prefetch::Prefetcher;
 use crate::model::loss;
-use crate::config::{CudaGraphMode, StepForm};
 use crate::model::Vae;
+use crate::train::cuda_graph::{self, CudaGraph, GraphError};
 use crate::train::optim::KerasAdam;
-
 
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
