@@ -283,6 +283,7 @@ fn the_faces_preset_trains_on_an_rgb_folder_end_to_end() {
         .replace("input_shape = [3, 128, 128]", "input_shape = [3, 32, 32]")
         .replace("latent_dim = 200", "latent_dim = 16");
     std::fs::write(tmp.path().join("faces32.toml"), small).unwrap();
+    std::fs::write(faces.join("warm").join("broken.png"), b"not an image").unwrap();
     let o = vae_tch(
         &[
             "train",
@@ -303,6 +304,12 @@ fn the_faces_preset_trains_on_an_rgb_folder_end_to_end() {
         tmp.path(),
     );
     assert!(o.status.success(), "{}", text(&o));
+    // A skipped file is a warning, which --quiet does not silence.
+    assert!(
+        text(&o).contains("warning: skipped 1 of 41 entries") && text(&o).contains("broken.png"),
+        "{}",
+        text(&o)
+    );
     let run = tmp.path().join("run");
     let cfg = std::fs::read_to_string(run.join("config.toml")).unwrap();
     assert!(

@@ -441,3 +441,63 @@ fn a_full_disk_is_named_and_the_run_stays_usable() {
     let state = vae_tch::run::checkpoint::read_state(&tmp.path().join("small/run")).unwrap();
     assert_eq!(state.epoch, 1);
 }
+
+#[test]
+fn a_file_size_limit_is_a_clear_error_and_the_run_resumes() {
+    // `ulimit -f` sends SIGXFSZ, which would kill the trainer with no word (exit 153). vae-tch
+    // ignores it, so the write fails with EFBIG and is reported like a full disk.
+    let tmp = tempfile::tempdir().unwrap();
+    common::write_synthetic(&tmp.path().join("data"), 16, 8);
+    let args = [
+        "--data-dir",
+        "data",
+        "--device",
+        "cpu",
+        "--batch-size",
+        "8",
+        "--no-export",
+        "--quiet",
+    ];
+    let o = vae_tch(
+        &[&["train", "--out", "run", "--epochs", "1"][..], &args[..]].concat(),
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", common::text(&o));
+    // 1,200 KiB a file: the weights (0.8 MB) fit, Adam's state (1.7 MB) does not.
+    let limited = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -f 1200 && exec {} train --resume run --epochs 2 --device cpu --no-export --quiet",
+            env!("CARGO_BIN_EXE_vae-tch")
+        ))
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let text = common::text(&limited);
+    assert_eq!(limited.status.code(), Some(1), "{text}");
+    assert!(text.contains("file-size limit (`ulimit -f`)"), "{text}");
+    assert!(text.contains("run/checkpoint"), "{text}");
+    let run = tmp.path().join("run");
+    assert_eq!(
+        vae_tch::run::checkpoint::read_state(&run).unwrap().epoch,
+        1,
+        "the last checkpoint is kept"
+    );
+    let o = vae_tch(
+        &[
+            "train",
+            "--resume",
+            "run",
+            "--epochs",
+            "2",
+            "--device",
+            "cpu",
+            "--no-export",
+            "--quiet",
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", common::text(&o));
+    let rows = vae_tch::run::metrics::read(&run.join("metrics.csv")).unwrap();
+    assert_eq!(rows.iter().map(|r| r.epoch).collect::<Vec<_>>(), [1, 2]);
+}

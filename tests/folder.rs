@@ -158,6 +158,54 @@ fn the_cache_is_hit_missed_after_a_change_and_rebuilt_when_truncated() {
 }
 
 #[test]
+fn a_cache_whose_bytes_changed_on_disk_is_rebuilt() {
+    // Same size, other bytes: 500 in the middle of the pixels, or one near the end (the labels
+    // and header). Either must be caught by the checksum and rebuilt to the true contents.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("pets");
+    make_folder(&dir);
+    let o = opts([3, 16, 16], ResizeMode::Squash);
+    let first = folder::load(&dir, &o).unwrap();
+    let (want_train, want_test) = (first.train.images.copy(), first.test.images.copy());
+    let want_split = (first.train.len(), first.test.len());
+    drop(first);
+    let file = cache_files(&dir)[0].clone();
+    let len = std::fs::metadata(&file).unwrap().len() as usize;
+    for (at, n) in [(len / 2 - 250, 500), (len - 3, 1)] {
+        let mut bytes = std::fs::read(&file).unwrap();
+        for b in &mut bytes[at..at + n] {
+            *b ^= 0x5a;
+        }
+        std::fs::write(&file, &bytes).unwrap();
+        let d = folder::load(&dir, &o).unwrap();
+        assert!(d.train.images.equal(&want_train) && d.test.images.equal(&want_test));
+        assert_eq!((d.train.len(), d.test.len()), want_split);
+        assert_eq!(std::fs::read(&file).unwrap().len(), len);
+        assert_ne!(std::fs::read(&file).unwrap(), bytes, "rebuilt");
+    }
+}
+
+#[test]
+fn symlink_loops_and_unreadable_folders_are_skipped_and_formats_read_from_the_content() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("pets");
+    make_folder(&dir);
+    // A loop back to the top, and a link to a folder that is not there.
+    std::os::unix::fs::symlink(&dir, dir.join("cats").join("loop")).unwrap();
+    std::os::unix::fs::symlink(tmp.path().join("gone"), dir.join("dogs").join("gone")).unwrap();
+    // A JPEG saved as .png (common in scraped sets): read by its content.
+    let jpeg = dir.join("dogs").join("really-a-jpeg.png");
+    GrayImage::from_pixel(9, 9, Luma([128]))
+        .save_with_format(&jpeg, image::ImageFormat::Jpeg)
+        .unwrap();
+    assert_eq!(&std::fs::read(&jpeg).unwrap()[..2], b"\xff\xd8");
+    let d = folder::load(&dir, &opts([1, 8, 8], ResizeMode::Squash)).unwrap();
+    // 8 readable images plus the JPEG; the corrupt PNG and both links skipped.
+    assert_eq!(d.train.len() + d.test.len(), 9);
+    assert_eq!(d.classes, ["cats", "dogs"]);
+}
+
+#[test]
 fn the_folder_path_gives_the_idx_paths_tensors_and_losses() {
     // The fixture: 300 real Fashion-MNIST (else MNIST, else synthetic) images written out as
     // PNG files in class folders (lossless), the folder loaded, and the same splits written
