@@ -152,27 +152,29 @@ fn read_all(path: &Path) -> Result<BTreeMap<String, Array>, ImportError> {
 /// A BatchNormalization layer: gamma, beta, moving mean, moving variance.
 #[derive(Debug)]
 struct KerasBatchNorm {
-    /// (which nested model: encoder before decoder, number in its name), the creation order.
-    order: (i64, i64),
+    /// The model the layer sits in (`container`).
+    model: String,
+    /// The number ending its name: the creation order within its model.
+    order: i64,
     vars: [Array; 4],
 }
 
-/// The nested model a layer group sits in, ranked by creation: the encoder before the decoder.
-/// Keras 3 files name them `layers/functional/layers/...` and `layers/functional_1/...`
-/// (numbering restarts per model); legacy files `encoder/...` and `decoder/...`.
-fn model_rank(group: &str) -> i64 {
+/// The model a layer group sits in, as a path ("" for the saved model itself). Keras 3 files
+/// nest `layers/<model>/layers/<layer>/vars` (names numbered per model); legacy files keep each
+/// top-level layer as `<layer>/<layer>/...` and a nested model's layers as
+/// `<model>/<layer>/...` (names numbered globally). The book wires its VAE with the encoder's
+/// layers in the top model and the decoder nested; other code nests both.
+fn container(group: &str) -> String {
     let parts: Vec<&str> = group.split('/').filter(|p| !p.is_empty()).collect();
-    let model = match parts.as_slice() {
-        ["layers", model, "layers", ..] => *model,
-        [model, _, ..] => *model,
-        _ => "",
-    };
-    if model.contains("decoder") {
-        1
-    } else if model.contains("encoder") {
-        0
+    if parts.first() == Some(&"layers") {
+        let end = parts.iter().rposition(|p| *p == "layers").unwrap_or(0);
+        parts[..end].join("/")
     } else {
-        trailing_number(model)
+        let layer = layer_name(group);
+        match parts.first() {
+            Some(top) if *top != layer => top.to_string(),
+            _ => String::new(),
+        }
     }
 }
 
@@ -193,13 +195,40 @@ fn batch_norms(groups: &BTreeMap<String, BTreeMap<String, Array>>) -> Vec<KerasB
             get("moving_variance", "3"),
         ) {
             out.push(KerasBatchNorm {
-                order: (model_rank(group), trailing_number(&name)),
+                model: container(group),
+                order: trailing_number(&name),
                 vars: [g, b, m, v],
             });
         }
     }
-    out.sort_by_key(|bn| bn.order);
     out
+}
+
+/// The BatchNormalization layers split into the encoder's and the decoder's, each in creation
+/// order. Each goes by the model it sits in (the one holding the Conv2D layers is the encoder's,
+/// the one holding the Conv2DTranspose layers the decoder's), not by a global order of names:
+/// numbering restarts per nested model in Keras 3 and runs across models in legacy files.
+fn split_batch_norms(
+    mut bns: Vec<KerasBatchNorm>,
+    encoder_model: &str,
+    decoder_model: &str,
+    n_encoder: usize,
+) -> Result<(Vec<KerasBatchNorm>, Vec<KerasBatchNorm>), String> {
+    bns.sort_by_key(|bn| bn.order);
+    if encoder_model == decoder_model {
+        // One model holds both halves: creation order, the encoder's first.
+        let dec = bns.split_off(n_encoder.min(bns.len()));
+        return Ok((bns, dec));
+    }
+    let (enc, rest): (Vec<_>, Vec<_>) = bns.into_iter().partition(|b| b.model == encoder_model);
+    let (dec, stray): (Vec<_>, Vec<_>) = rest.into_iter().partition(|b| b.model == decoder_model);
+    if let Some(b) = stray.first() {
+        return Err(format!(
+            "a BatchNormalization layer in model '{}', which holds neither the Conv2D ('{encoder_model}') nor the Conv2DTranspose layers ('{decoder_model}')",
+            b.model
+        ));
+    }
+    Ok((enc, dec))
 }
 
 /// Every group's datasets by leaf name (`:0` suffixes dropped).
@@ -347,17 +376,30 @@ pub fn read_keras_weights(
         )));
     }
     let n_enc = m.encoder_conv_filters.len();
-    for (i, bn) in bns.iter().enumerate() {
-        let key = if i < n_enc {
-            format!("encoder.bn{}", i + 1)
-        } else {
-            format!("decoder.bn{}", i - n_enc + 1)
-        };
-        for (field, var) in ["weight", "bias", "running_mean", "running_var"]
-            .iter()
-            .zip(&bn.vars)
-        {
-            out.push((format!("{key}.{field}"), tensor(var)));
+    let (enc_bns, dec_bns) = split_batch_norms(
+        bns,
+        &container(&convs[0].path),
+        &container(&deconvs[0].path),
+        n_enc,
+    )
+    .map_err(&bad)?;
+    if m.use_batch_norm && (enc_bns.len() != n_enc || dec_bns.len() + 1 != deconvs.len()) {
+        return Err(bad(format!(
+            "found {} BatchNormalization layers beside the Conv2D layers and {} beside the Conv2DTranspose layers, the model has {n_enc} and {}",
+            enc_bns.len(),
+            dec_bns.len(),
+            deconvs.len() - 1
+        )));
+    }
+    for (prefix, list) in [("encoder", &enc_bns), ("decoder", &dec_bns)] {
+        for (i, bn) in list.iter().enumerate() {
+            let key = format!("{prefix}.bn{}", i + 1);
+            for (field, var) in ["weight", "bias", "running_mean", "running_var"]
+                .iter()
+                .zip(&bn.vars)
+            {
+                out.push((format!("{key}.{field}"), tensor(var)));
+            }
         }
     }
     let d = dec_dense[0];

@@ -19,9 +19,11 @@ FILTERS_D, STRIDES_D = [64, 64, 32, 1], [1, 2, 2, 1]
 
 
 def build(latent_dim: int = 2, input_shape=(28, 28, 1), strides_e=STRIDES_E, strides_d=STRIDES_D,
-          filters_d=FILTERS_D, use_batch_norm=False, use_dropout=False):
-    """(encoder_mu_log_var, decoder, vae) as the book wires them (models/VAE.py: BatchNormalization
-    after each conv but the decoder's last, then LeakyReLU, then Dropout(0.25))."""
+          filters_d=FILTERS_D, use_batch_norm=False, use_dropout=False, book_wiring=False):
+    """(encoder_mu_log_var, decoder, vae) with the book's layers (models/VAE.py: BatchNormalization
+    after each conv but the decoder's last, then LeakyReLU, then Dropout(0.25)). The vae nests both
+    halves, or with `book_wiring` as the book does: the encoder's layers in the top model and the
+    decoder nested."""
     inp = keras.Input(shape=input_shape, name="encoder_input")
     x = inp
     for i, (f, s) in enumerate(zip(FILTERS_E, strides_e)):
@@ -52,8 +54,18 @@ def build(latent_dim: int = 2, input_shape=(28, 28, 1), strides_e=STRIDES_E, str
             y = layers.Activation("sigmoid")(y)
     decoder = keras.Model(z_in, y, name="decoder")
 
-    m, _ = encoder(inp)
-    vae = keras.Model(inp, decoder(m), name="vae")
+    if book_wiring:
+        # models/VAE.py: the encoder's layers sit in the top model, z is sampled from mu and
+        # log_var by a Lambda (encoder_output), and the decoder is nested.
+        def sampling(args):
+            m, lv = args
+            return m + keras.ops.exp(lv / 2) * keras.random.normal(keras.ops.shape(m))
+
+        z = layers.Lambda(sampling, name="encoder_output")([mu, log_var])
+        vae = keras.Model(inp, decoder(z), name="vae")
+    else:
+        m, _ = encoder(inp)
+        vae = keras.Model(inp, decoder(m), name="vae")
     return encoder, decoder, vae
 
 

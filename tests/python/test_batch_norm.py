@@ -118,3 +118,58 @@ def test_keras_counts_of_the_faces_model_equal_vae_tch_summary(tmp_path):
     totals = re.findall(r"^Total params: ([\d,]+)$", text, re.M)
     frozen = re.findall(r"^Non-trainable params: ([\d,]+)$", text, re.M)
     assert totals == ["1,732,944", "917,123"] and frozen == ["448", "320"], text
+
+
+FACES_TOML = ("[model]\ninput_shape = [3, 128, 128]\nencoder_conv_strides = [2, 2, 2, 2]\n"
+              "decoder_conv_t_filters = [64, 64, 32, 3]\ndecoder_conv_t_strides = [2, 2, 2, 2]\n"
+              "latent_dim = 200\nuse_batch_norm = true\nuse_dropout = true\n")
+
+
+@pytest.mark.parametrize("fmt", ["keras3", "legacy"])
+def test_the_books_faces_weights_import_as_the_book_wires_the_model(tmp_path, fmt):
+    """The book's faces model (models/VAE.py wiring: encoder layers in the top model, the decoder
+    nested), with moved BN statistics, saved both ways: the imported model's eval outputs equal
+    Keras's (1e-5 relative to the outputs' scale) and every moving statistic arrives in its place."""
+    import vae_torch
+    from safetensors.torch import load_file
+
+    encoder, decoder, vae = keras_seed.build(latent_dim=200, input_shape=(128, 128, 3), strides_e=[2, 2, 2, 2],
+                                             strides_d=[2, 2, 2, 2], filters_d=[64, 64, 32, 3],
+                                             use_batch_norm=True, use_dropout=True, book_wiring=True)
+    rng = np.random.default_rng(5)
+    stats = {}
+    for prefix, model in (("encoder", encoder), ("decoder", decoder)):
+        bns = [l for l in model.layers if "batch_normalization" in l.name]
+        for i, layer in enumerate(bns):
+            g, b, m, v = layer.get_weights()
+            new = [g * rng.uniform(0.5, 1.5, size=g.shape).astype(np.float32), b + 0.1,
+                   rng.normal(size=m.shape).astype(np.float32), rng.uniform(0.5, 2.0, size=v.shape).astype(np.float32)]
+            layer.set_weights(new)
+            stats[f"{prefix}.bn{i + 1}"] = new
+    if fmt == "keras3":
+        path = tmp_path / "faces.weights.h5"
+        vae.save_weights(path)
+    else:
+        import h5py
+        from keras.src.legacy.saving import legacy_h5_format
+
+        path = tmp_path / "faces.h5"
+        with h5py.File(path, "w") as f:
+            legacy_h5_format.save_weights_to_hdf5_group(f, vae)
+    (tmp_path / "faces.toml").write_text(FACES_TOML)
+    vae_tch("import-keras", str(path), "--config", "faces.toml", "--out", "imported", cwd=tmp_path)
+    state = load_file(tmp_path / "imported" / "checkpoint" / "model.safetensors")
+    for key, (g, b, m, v) in stats.items():
+        for field, want in zip(["weight", "bias", "running_mean", "running_var"], [g, b, m, v]):
+            np.testing.assert_array_equal(state[f"{key}.{field}"].numpy(), want, err_msg=f"{key}.{field}")
+    model = vae_torch.VAE.from_config(tmp_path / "imported" / "config.toml")
+    model.load_state_dict(state)
+    model.eval()
+    x = rng.random((2, 3, 128, 128), dtype=np.float32)
+    z = rng.normal(size=(2, 200)).astype(np.float32)
+    k_mu, k_lv, k_dec = keras_outputs(encoder, decoder, x, z)
+    with torch.no_grad():
+        mu, log_var = model.encoder(torch.from_numpy(x))
+        dec = model.decoder(torch.from_numpy(z))
+    for got, want in [(mu.numpy(), k_mu), (log_var.numpy(), k_lv), (dec.numpy(), k_dec)]:
+        assert np.abs(got - want).max() <= 1e-5 * max(1.0, np.abs(want).max())
