@@ -306,8 +306,8 @@ fn model_card(run: &Path, loaded: &crate::model::Loaded, epochs: usize) -> Strin
     } else {
         format!(
             "The `.pt` files load in **eval mode** (`vae.training` is False): the moving statistics, \
-             no dropout, the same output for the same input. Call `vae.train()` only to fine-tune: \
-             then {} and back with `vae.eval()`.",
+             no dropout, the same output for the same input. Call `vae.train()` only to fine-tune \
+             (then {}); `vae.eval()` switches back.",
             [
                 m.use_batch_norm
                     .then_some("BatchNorm uses batch statistics and moves its running_mean / running_var"),
@@ -354,7 +354,7 @@ Every block below runs as pasted, in this folder. With plain PyTorch (no vae-tch
 import torch
 vae = torch.jit.load("vae.pt")               # eval mode; .to("cuda") for a GPU
 x = torch.rand(4, {c}, {h}, {w})                 # images in [0, 1]
-z = torch.randn(4, {latent})                     # latent points
+z = torch.randn(4, {latent})                 # latent points
 recon = vae(x)                               # reconstruction through mu
 mu, log_var = vae.encode(x)
 images = vae.decode(z)
@@ -365,8 +365,7 @@ samples = vae.sample(16)                     # decodes of z ~ N(0, I)
 parameters (`vae.parameters()`, `state_dict()` keys as in `model.safetensors`): any torch
 optimizer can go on training them.
 
-As an `nn.Module` (needs only torch and safetensors), which `torch.compile` compiles (the `.pt`
-files are TorchScript, which `torch.compile` runs without compiling a graph):
+As an `nn.Module` (needs only torch and safetensors):
 
 ```python
 import sys; sys.path.insert(0, ".")
@@ -377,9 +376,11 @@ x = torch.rand(4, {c}, {h}, {w})
 with torch.no_grad():
     mu, log_var = model.encoder(x)
     recon = model.decoder(mu)
-    recon = torch.compile(model.decoder)(mu)
 print(sum(p.numel() for p in model.parameters()))   # {params}
 ```
+
+`torch.compile(model.decoder)` compiles this module (one graph). It runs the `.pt` files too,
+but compiles no graph of them: they are TorchScript.
 
 To ONNX: export the `nn.Module` with the current exporter (`pip install onnxscript`), the batch
 axis dynamic:

@@ -74,3 +74,21 @@ def jit(export_dir: Path, name: str, map_location: str = "cpu"):
     import torch
 
     return torch.jit.load(str(export_dir / name), map_location=map_location)
+
+
+BN_CONFIG = """[model]
+use_batch_norm = true
+use_dropout = true
+"""
+
+
+@pytest.fixture(scope="session")
+def bn_run(tmp_path_factory) -> Path:
+    """A 2-epoch BatchNorm + Dropout run (the faces model's layers at MNIST size), trained with an
+    absolute --data-dir (the export must not carry it); the folder holding data/ and run/."""
+    work = tmp_path_factory.mktemp("bn")
+    write_synthetic(work / "data", n_train=48, n_test=8)
+    (work / "bn.toml").write_text(BN_CONFIG)
+    vae_tch("train", "--config", "bn.toml", "--device", "cpu", "--quiet", "--data-dir", str(work / "data"),
+            "--epochs", "2", "--batch-size", "8", "--out", "run", cwd=work)
+    return work

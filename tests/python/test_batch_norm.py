@@ -9,22 +9,9 @@ import pytest
 import torch
 
 import keras_seed
-from conftest import jit, vae_tch, write_synthetic
+from conftest import jit, vae_tch
 
-BN_CONFIG = """[model]
-use_batch_norm = true
-use_dropout = true
-"""
-
-
-@pytest.fixture(scope="module")
-def bn_run(tmp_path_factory):
-    work = tmp_path_factory.mktemp("bn")
-    write_synthetic(work / "data", n_train=48, n_test=8)
-    (work / "bn.toml").write_text(BN_CONFIG)
-    vae_tch("train", "--config", "bn.toml", "--device", "cpu", "--quiet", "--data-dir", "data",
-            "--epochs", "2", "--batch-size", "8", "--out", "run", cwd=work)
-    return work
+from conftest import BN_CONFIG
 
 
 def keras_outputs(encoder, decoder, x, z):
