@@ -1,5 +1,5 @@
-# vae-tch in a container. Untested here (no Docker engine on the build machines); it is driven
-# by scripts/setup.sh so that the torch pin cannot drift from the one the tests use.
+# vae-tch in a container, driven by scripts/setup.sh so that the torch pin cannot drift from the
+# one the tests use. .dockerignore keeps a checkout's .venv, target/ and data/ out of the build.
 #   docker build -t vae-tch .
 #   docker run --gpus all -v $PWD/data:/workspace/data -v $PWD/runs:/workspace/runs \
 #     vae-tch data fetch mnist
@@ -12,7 +12,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends python3 python3
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN VAE_TCH_SKIP_DATA=1 scripts/setup.sh
+# Only what the build needs (torch and the CUDA headers), not the Python test packages.
+RUN VAE_TCH_SKIP_DATA=1 VAE_TCH_BUILD_ONLY=1 scripts/setup.sh
 
 # --- runtime: the same torch wheel at the same path (the binary's rpath points there) --------
 FROM debian:bookworm-slim

@@ -4,6 +4,8 @@
 #  2. .cargo/config.toml [env] so that cargo finds that libtorch with nothing exported;
 #  3. the release binary and the default data set (MNIST) in data/mnist (VAE_TCH_SKIP_DATA=1
 #     skips the data, as the Dockerfile does).
+# VAE_TCH_BUILD_ONLY=1 installs only what the build needs (torch and the CUDA headers), not the
+# Python test packages: the Dockerfile's build stage.
 # Works as root on a fresh Debian machine that reaches only the package registries; every network
 # step has a short timeout and says what failed.
 set -euo pipefail
@@ -22,6 +24,13 @@ die() { say "error: $*"; exit 1; }
 # --- 1. Python venv with torch -------------------------------------------------------------
 python=${PYTHON:-python3}
 command -v "$python" >/dev/null || die "python3 not found (install python3 3.10+ and python3-venv)"
+if [ -e "$VENV" ] && ! "$VENV/bin/python" -c '' 2>/dev/null; then
+  # A .venv made on another machine (copied into a container, say) points at a Python that is not
+  # here; python3-venv is not what is missing.
+  target=$(readlink -f "$VENV/bin/python" 2>/dev/null || true)
+  say "$VENV/bin/python does not run here (it points at ${target:-nothing}: a .venv made on another machine?): making a new $VENV"
+  rm -rf "$VENV"
+fi
 if [ ! -x "$VENV/bin/python" ]; then
   say "creating $VENV"
   if ! "$python" -m venv "$VENV" 2>/dev/null; then
@@ -36,6 +45,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   fi
 fi
 vpy="$root/$VENV/bin/python"
+[ -n "${VAE_TCH_BUILD_ONLY:-}" ] && PY_PACKAGES=()
 if ! KERAS_BACKEND=torch "$vpy" - "$TORCH_VERSION" "${PY_PACKAGES[@]}" <<'PY' 2>/dev/null
 import importlib, os, sys
 import torch
