@@ -3,7 +3,8 @@
 //! duplicated) and must answer Ok or Err, never panic. Seeded and deterministic. CI runs
 //! VAE_TCH_FUZZ_CASES cases per target (2,000 by default); scripts/fuzz.sh runs 100,000.
 //! Targets: the IDX reader, the config loader, the checkpoint loader, the Keras HDF5 importer
-//! (seeded with tests/fixtures/*.h5 from scripts/fuzz_fixtures.py).
+//! (seeded with tests/fixtures/*.h5 from scripts/fuzz_fixtures.py), the image-folder decoder
+//! (PNG, JPEG, grey) and the image-folder cache reader.
 mod common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -173,4 +174,76 @@ fn the_keras_importer_never_panics() {
             vae_tch::interop::keras_import::read_keras_weights(p, &cfg).is_ok()
         });
     }
+}
+
+#[test]
+fn the_image_folder_decoder_never_panics() {
+    // The path every file of an image folder takes: the format from the content, then the
+    // decoder and the resize, grey and RGB, squash and crop.
+    use vae_tch::data::folder::{decode, ResizeMode};
+    let tmp = tempfile::tempdir().unwrap();
+    let rgb = image::RgbImage::from_fn(13, 9, |x, y| image::Rgb([x as u8 * 19, y as u8 * 27, 90]));
+    let mut seeds = Vec::new();
+    for (fmt, file) in [
+        (image::ImageFormat::Png, "seed.png"),
+        (image::ImageFormat::Jpeg, "seed.jpg"),
+    ] {
+        let p = tmp.path().join(file);
+        rgb.save_with_format(&p, fmt).unwrap();
+        seeds.push((file, std::fs::read(&p).unwrap()));
+    }
+    let grey = tmp.path().join("grey.png");
+    image::GrayImage::from_fn(7, 11, |x, y| image::Luma([(x * y) as u8]))
+        .save(&grey)
+        .unwrap();
+    seeds.push(("grey.png", std::fs::read(&grey).unwrap()));
+    for (i, (file, seed)) in seeds.iter().enumerate() {
+        let (shape, resize) = if i % 2 == 0 {
+            ([3, 8, 8], ResizeMode::Squash)
+        } else {
+            ([1, 6, 10], ResizeMode::Crop)
+        };
+        let name = format!("image-{file}");
+        fuzz(&name, seed, file, |p| match decode(p, shape, resize) {
+            Ok(px) => px.len() == shape.iter().product::<i64>() as usize,
+            Err(_) => false,
+        });
+    }
+}
+
+#[test]
+fn the_image_cache_reader_never_panics() {
+    use vae_tch::data::folder::{self, FolderOptions, ResizeMode};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("imgs");
+    std::fs::create_dir_all(dir.join("a")).unwrap();
+    for i in 0..4u8 {
+        image::GrayImage::from_pixel(5, 5, image::Luma([i * 40]))
+            .save(dir.join("a").join(format!("{i}.png")))
+            .unwrap();
+    }
+    let shape = [1, 4, 4];
+    let opts = FolderOptions {
+        shape,
+        resize: ResizeMode::Squash,
+        test_fraction: 0.25,
+        split_seed: 1,
+        cache_dir: Some(tmp.path().join("cache")),
+        quiet: true,
+    };
+    drop(folder::load(&dir, &opts).unwrap());
+    let cached = std::fs::read_dir(tmp.path().join("cache"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let key = cached.file_stem().unwrap().to_string_lossy().into_owned();
+    let seed = std::fs::read(&cached).unwrap();
+    // Counted as accepted: a mutation that changed the bytes and still opened. (A mutation may
+    // write a byte's own value back and change nothing.)
+    let changed_and_opened = fuzz("image-cache", &seed, "c.vaecache", |p| {
+        folder::open_cache(p, &key, shape).is_ok() && std::fs::read(p).unwrap() != seed
+    });
+    assert_eq!(changed_and_opened, 0, "a changed cache file was accepted");
 }

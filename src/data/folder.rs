@@ -83,7 +83,8 @@ struct Entry {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct Header {
+/// The JSON header at the end of a cache file.
+pub struct Header {
     key: String,
     shape: [i64; 3],
     classes: Vec<String>,
@@ -232,8 +233,9 @@ fn cache_key(entries: &[Entry], opts: &FolderOptions) -> String {
     format!("{:x}", h.finalize())
 }
 
-/// One image as `[c, h, w]` bytes at the model's size.
-fn decode(path: &Path, [c, h, w]: [i64; 3], resize: ResizeMode) -> Result<Vec<u8>, String> {
+/// One image file as `[c, h, w]` bytes at the model's size; Err(reason) when it cannot be read
+/// as an image (the file is then skipped).
+pub fn decode(path: &Path, [c, h, w]: [i64; 3], resize: ResizeMode) -> Result<Vec<u8>, String> {
     // The format from the bytes, not the name: a JPEG saved as .png is common in scraped sets.
     // The reader's default limits stay on (a decompression bomb is an error, and skipped).
     let img = image::ImageReader::open(path)
@@ -397,9 +399,9 @@ pub fn content_hash(bytes: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(bytes)
 }
 
-/// A cache file mapped into memory, checked whole (length, key, content checksum); Err(reason)
-/// when it must be rebuilt.
-fn open_cache(
+/// A cache file mapped into memory, checked whole (length, key, content checksum), with its
+/// header and image count; Err(reason) when it must be rebuilt.
+pub fn open_cache(
     path: &Path,
     key: &str,
     shape: [i64; 3],
@@ -414,12 +416,15 @@ fn open_cache(
     let (n, json_at, json_len) = (word(0), word(1), word(2));
     let checksum = word(3) as u64;
     let img_len = shape.iter().product::<i64>() as usize;
-    let want = PREFIX + n * img_len + 4 * n;
-    if json_at != want || map.len() != want + json_len {
+    // Checked: the counts come from the file.
+    let want = n
+        .checked_mul(img_len + 4)
+        .and_then(|v| v.checked_add(PREFIX));
+    let total = want.and_then(|w| w.checked_add(json_len));
+    if want != Some(json_at) || total != Some(map.len()) {
         return Err(format!(
-            "truncated or damaged ({} bytes, {} expected)",
-            map.len(),
-            want + json_len
+            "truncated or damaged ({} bytes, not what its prefix says)",
+            map.len()
         ));
     }
     if content_hash(&map[PREFIX..]) != checksum {
