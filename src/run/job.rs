@@ -190,13 +190,11 @@ pub fn train(job: &TrainJob) -> Result<Vec<EpochRow>> {
     );
     let mut rows = Vec::new();
     let schedule = Schedule {
-        vae,
         test_images: &test_x,
         images_at,
         train_images: n,
         batch_size: bs,
         seed: cfg.train.seed,
-        r_loss_factor: factor,
         start: state.epoch,
         end: cfg.train.epochs,
         quiet: job.quiet,

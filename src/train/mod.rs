@@ -124,11 +124,9 @@ pub fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64)
 }
 
-/// What the loop runs over, beside the step (which holds the model, the training images and the
-/// optimizer).
+/// What the loop runs over, beside the step (which holds the model, the training images, the
+/// loss weight and the optimizer).
 pub struct Schedule<'a> {
-    /// The model the step trains (for the test pass).
-    pub vae: &'a Vae,
     /// The test images (bytes or floats in [0, 1]; on the device or, streamed, on the host).
     pub test_images: &'a Tensor,
     /// Where the training images are, so the batches' indices go there.
@@ -136,7 +134,6 @@ pub struct Schedule<'a> {
     pub train_images: i64,
     pub batch_size: i64,
     pub seed: u64,
-    pub r_loss_factor: f64,
     /// Epochs (0-based) `start..end`, of `end` in all.
     pub start: usize,
     pub end: usize,
@@ -205,7 +202,8 @@ pub fn fit(
                 train.loss
             );
         }
-        let test = evaluate(s.vae, s.test_images, s.r_loss_factor);
+        let data = step.data();
+        let test = evaluate(data.vae, s.test_images, data.r_loss_factor);
         let seconds = t0.elapsed().as_secs_f64();
         on_epoch(&EpochEnd {
             epoch: epoch + 1,

@@ -278,4 +278,9 @@ impl<'a> TrainStep<'a> {
     pub fn optimizer(&self) -> &KerasAdam {
         &self.opt
     }
+
+    /// The model, images and loss weight the step trains on.
+    pub fn data(&self) -> &StepData<'a> {
+        &self.data
+    }
 }

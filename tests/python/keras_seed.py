@@ -69,6 +69,22 @@ def build(latent_dim: int = 2, input_shape=(28, 28, 1), strides_e=STRIDES_E, str
     return encoder, decoder, vae
 
 
+def save(vae, folder, stem: str, fmt: str):
+    """Saves `vae`'s weights as a Keras 3 `.weights.h5` (fmt "keras3") or a legacy Keras 2 `.h5`
+    (fmt "legacy", as `save_weights` wrote them); returns the path."""
+    if fmt == "keras3":
+        path = folder / f"{stem}.weights.h5"
+        vae.save_weights(path)
+        return path
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    path = folder / f"{stem}.h5"
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, vae)
+    return path
+
+
 def _np(t):
     return t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)
 

@@ -63,16 +63,7 @@ def test_keras_bn_weights_import(tmp_path, fmt):
                 g, b, m, v = layer.get_weights()
                 layer.set_weights([g * 1.5, b + 0.1, rng.normal(size=m.shape).astype(np.float32),
                                    rng.uniform(0.5, 2.0, size=v.shape).astype(np.float32)])
-    if fmt == "keras3":
-        path = tmp_path / "bn.weights.h5"
-        vae.save_weights(path)
-    else:
-        import h5py
-        from keras.src.legacy.saving import legacy_h5_format
-
-        path = tmp_path / "bn.h5"
-        with h5py.File(path, "w") as f:
-            legacy_h5_format.save_weights_to_hdf5_group(f, vae)
+    path = keras_seed.save(vae, tmp_path, "bn", fmt)
     (tmp_path / "bn.toml").write_text(BN_CONFIG)
     vae_tch("import-keras", str(path), "--config", "bn.toml", "--out", "imported", cwd=tmp_path)
     vae_tch("export", "imported", cwd=tmp_path)
@@ -133,16 +124,7 @@ def test_the_books_faces_weights_import_as_the_book_wires_the_model(tmp_path, fm
                    rng.normal(size=m.shape).astype(np.float32), rng.uniform(0.5, 2.0, size=v.shape).astype(np.float32)]
             layer.set_weights(new)
             stats[f"{prefix}.bn{i + 1}"] = new
-    if fmt == "keras3":
-        path = tmp_path / "faces.weights.h5"
-        vae.save_weights(path)
-    else:
-        import h5py
-        from keras.src.legacy.saving import legacy_h5_format
-
-        path = tmp_path / "faces.h5"
-        with h5py.File(path, "w") as f:
-            legacy_h5_format.save_weights_to_hdf5_group(f, vae)
+    path = keras_seed.save(vae, tmp_path, "faces", fmt)
     (tmp_path / "faces.toml").write_text(FACES_TOML)
     vae_tch("import-keras", str(path), "--config", "faces.toml", "--out", "imported", cwd=tmp_path)
     state = load_file(tmp_path / "imported" / "checkpoint" / "model.safetensors")

@@ -69,16 +69,7 @@ def test_import_keras_weight_files(tmp_path, fmt):
     from keras import ops
 
     encoder, decoder, vae = keras_seed.build()  # Keras's own random init, not vae-tch's
-    if fmt == "keras3":
-        path = tmp_path / "seed.weights.h5"
-        vae.save_weights(path)
-    else:
-        import h5py
-        from keras.src.legacy.saving import legacy_h5_format
-
-        path = tmp_path / "seed.h5"
-        with h5py.File(path, "w") as f:
-            legacy_h5_format.save_weights_to_hdf5_group(f, vae)
+    path = keras_seed.save(vae, tmp_path, "seed", fmt)
     vae_tch("import-keras", str(path), "--out", "imported", cwd=tmp_path)
     vae_tch("export", "imported", cwd=tmp_path)
     out = tmp_path / "imported" / "export"
