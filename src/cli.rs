@@ -66,6 +66,79 @@ pub enum Command {
         #[command(subcommand)]
         command: DataCommand,
     },
+    /// Train many settings from one sweep file and compare them (see `sweep run --help`).
+    Sweep {
+        #[command(subcommand)]
+        command: SweepCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SweepCommand {
+    /// Train every point of a sweep file into DIR/points/<name>/ (ordinary run folders), then
+    /// write DIR/summary.csv and the comparison report. Run again, it continues: finished
+    /// points are skipped, stopped ones resume. Several processes may share DIR (--shard, or a
+    /// Slurm array / Kubernetes Indexed Job): each point is locked while it trains.
+    Run(SweepRunArgs),
+    /// Draw the comparison of a sweep folder as it is now (finished or not): compare-loss.png,
+    /// compare-latent.png, compare-samples.png, report.md and summary.csv.
+    Report(SweepReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SweepRunArgs {
+    /// The sweep file: `base = "configs/seed-mnist.toml"` (or inline [model]/[optim]/[data]/
+    /// [train] tables), `[axes]` with "table.key" = [values] (every combination is a point),
+    /// and/or `[[points]]`.
+    pub sweep: PathBuf,
+    /// The sweep folder [default: sweeps/<file stem>].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Train only shard I of N (0-based): points I, I+N, I+2N, ... first, then any point no
+    /// process holds. [default: from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, or
+    /// JOB_COMPLETION_INDEX with --shards; else the whole sweep]
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// The number of shards, where the scheduler does not say it (Kubernetes Indexed Jobs).
+    #[arg(long, value_name = "N")]
+    pub shards: Option<usize>,
+    /// Total epochs of every point (over the sweep file's).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// auto (CUDA when present), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// The data folder of every point (over the sweep file's).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Use only the first N training images, in every point.
+    #[arg(long, value_name = "N")]
+    pub train_limit: Option<usize>,
+    /// Use only the first N test images, in every point.
+    #[arg(long, value_name = "N")]
+    pub test_limit: Option<usize>,
+    /// Train more than 10,000 points.
+    #[arg(long)]
+    pub force: bool,
+    /// Do not write each point's export folder.
+    #[arg(long)]
+    pub no_export: bool,
+    /// No progress bars or per-epoch lines (warnings still print).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SweepReportArgs {
+    /// The sweep folder.
+    pub dir: PathBuf,
+    /// cpu, cuda or cuda:N (encoding and decoding for the figures).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// The points have no export folders (the sweep ran with --no-export): count them done
+    /// without one.
+    #[arg(long)]
+    pub no_export: bool,
 }
 
 #[derive(Debug, Args)]

@@ -13,7 +13,8 @@
 //! - `plot`: the figures;
 //! - `interop`: exports (TorchScript, safetensors, the model card) and Keras import;
 //! - `commands`: what a command does end to end (a training run and what follows it, info),
-//!   for the binary and for later commands to reuse.
+//!   for the binary and for later commands to reuse;
+//! - `sweep`: many points of one model from a sweep file, sharded, compared in a report.
 pub mod util;
 
 pub mod config;
@@ -31,3 +32,5 @@ pub mod plot;
 pub mod interop;
 
 pub mod commands;
+
+pub mod sweep;

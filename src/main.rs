@@ -11,7 +11,7 @@ use clap::Parser;
 
 use cli::{
     BenchArgs, Cli, Command, DataCommand, ExportArgs, FetchArgs, FigureArgs, ImportKerasArgs,
-    SummaryArgs, TrainArgs,
+    SummaryArgs, SweepCommand, SweepRunArgs, TrainArgs,
 };
 use vae_tch::commands::{self, train::TrainRequest};
 use vae_tch::config::overrides::{Overrides, RunOverrides};
@@ -23,6 +23,7 @@ use vae_tch::model::summary;
 use vae_tch::plot::grids::Spacing;
 use vae_tch::plot::run::{self as figures, RunData, Which};
 use vae_tch::run::checkpoint;
+use vae_tch::sweep;
 use vae_tch::train::bench;
 use vae_tch::util::device;
 
@@ -155,7 +156,83 @@ fn run(cli: Cli) -> Result<()> {
         Command::Data {
             command: DataCommand::Fetch(args),
         } => run_fetch(args),
+        Command::Sweep {
+            command: SweepCommand::Run(args),
+        } => run_sweep(args),
+        Command::Sweep {
+            command: SweepCommand::Report(a),
+        } => {
+            let r = sweep::report::report(&a.dir, device::parse(&a.device)?, !a.no_export)?;
+            print!("{}", r.table);
+            for f in r.files {
+                println!("{}", f.display());
+            }
+            Ok(())
+        }
     }
+}
+
+fn run_sweep(a: SweepRunArgs) -> Result<()> {
+    let device = device::parse(&a.device)?;
+    let overrides = Overrides {
+        train_limit: a.train_limit,
+        test_limit: a.test_limit,
+        run: RunOverrides {
+            epochs: a.epochs,
+            data_dir: a.data_dir.clone(),
+            ..RunOverrides::default()
+        },
+        ..Overrides::default()
+    };
+    if a.epochs == Some(0) {
+        anyhow::bail!("--epochs 0: train at least one epoch");
+    }
+    let (spec, file) = sweep::spec::load(&a.sweep, &overrides, a.force)?;
+    let shard = sweep::shard::resolve(a.shard.as_deref(), a.shards, |k| std::env::var(k).ok())?;
+    let out = a.out.clone().unwrap_or_else(|| {
+        let stem = a
+            .sweep
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        Path::new("sweeps").join(stem)
+    });
+    let opts = sweep::run::SweepRun {
+        out: out.clone(),
+        device,
+        shard,
+        quiet: a.quiet,
+        export: !a.no_export,
+    };
+    if !a.quiet {
+        let mine = (0..spec.points.len()).filter(|&i| shard.owns(i)).count();
+        eprintln!(
+            "sweep: {} points over {} into {} (shard {shard}: {mine} of them first)",
+            spec.points.len(),
+            spec.keys.join(", "),
+            out.display()
+        );
+    }
+    vae_tch::util::interrupt::install();
+    let outcome = sweep::run::run(&spec, &file, &opts)?;
+    let report = sweep::report::report(&out, device, opts.export)?;
+    print!("{}", report.table);
+    println!("{}", out.join("report.md").display());
+    if !outcome.failed.is_empty() {
+        anyhow::bail!(
+            "{} of the points failed (see {}/points/<name>/FAILED): {}",
+            outcome.failed.len(),
+            out.display(),
+            outcome
+                .failed
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// Prints the path a figure command wrote.

@@ -134,14 +134,14 @@ pub fn run(req: &TrainRequest) -> Result<Outcome> {
     }
     let rows = job::train(&job)?;
     if !rows.is_empty() {
-        finish(&job, req)?;
+        finish(&job, req.export)?;
     }
     Ok(Outcome { job, rows })
 }
 
-/// After training: the loss curves and the test set's latent means, then the export (whose model
-/// card shows those figures).
-fn finish(job: &TrainJob, req: &TrainRequest) -> Result<()> {
+/// After training: the loss curves and the test set's latent means, then, with `export`, the
+/// export folder (whose model card shows those figures).
+pub fn finish(job: &TrainJob, export: bool) -> Result<()> {
     figures::plot_loss(&job.run, None, false, Format::Png)?;
     let src = RunData {
         run: &job.run,
@@ -155,18 +155,18 @@ fn finish(job: &TrainJob, req: &TrainRequest) -> Result<()> {
         None,
         Format::Png,
     )?;
-    if !req.quiet {
+    if !job.quiet {
         eprintln!(
             "figures: {}, {}",
             job.run.join("loss.png").display(),
             job.run.join("latent.png").display()
         );
     }
-    if req.export {
+    if export {
         let out = export::default_dir(&job.run);
         export::export(&job.run, &out, job.device)
             .with_context(|| format!("exporting {}", job.run.display()))?;
-        if !req.quiet {
+        if !job.quiet {
             eprintln!(
                 "exported TorchScript, safetensors and a model card to {}",
                 out.display()

@@ -5,6 +5,7 @@
 pub mod grids;
 pub mod latent;
 pub mod loss;
+pub mod panels;
 pub mod run;
 
 use std::path::{Path, PathBuf};

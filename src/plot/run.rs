@@ -82,15 +82,7 @@ pub fn plot_loss(
         run.display(),
         if log_scale { " (log scale)" } else { "" }
     );
-    render(
-        &LossFigure {
-            rows,
-            log_scale,
-            title,
-        },
-        &path,
-        format,
-    )?;
+    render(&LossFigure::run(&rows, log_scale, title), &path, format)?;
     Ok(path)
 }
 

@@ -1,0 +1,184 @@
+//! `vae-tch sweep report DIR` (also the end of `sweep run`): the points side by side, from
+//! whatever the sweep folder holds now (a partial sweep too):
+//! - `compare-loss.png`: test loss, r_loss and kl_loss per epoch, one line per point;
+//! - `compare-latent.png`: one latent scatter of test images per point;
+//! - `compare-samples.png`: per point, a manifold (2-D latents) or samples of N(0, I);
+//! - `report.md`: the summary table sorted by test loss, with the figures; the same table is
+//!   printed.
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use tch::Device;
+
+use super::run::{point_dir, rows, write_summary, Row, SUMMARY_FILE, SWEEP_FILE};
+use super::spec::{self, Sweep};
+use crate::config::overrides::Overrides;
+use crate::data::Which;
+use crate::plot::grids::{self, Spacing};
+use crate::plot::latent::{latent_means, LatentFigure};
+use crate::plot::loss::LossFigure;
+use crate::plot::panels::PanelGrid;
+use crate::plot::run::RunData;
+use crate::plot::{render, Format};
+use crate::run::metrics;
+
+/// Test images per latent panel at most.
+const LATENT_IMAGES: usize = 2_000;
+
+/// What `report` wrote.
+pub struct Report {
+    pub files: Vec<PathBuf>,
+    /// The table, as printed.
+    pub table: String,
+}
+
+/// Reads `<dir>/sweep.toml` back (as `sweep run` wrote it).
+pub fn load(dir: &Path) -> Result<Sweep> {
+    let path = dir.join(SWEEP_FILE);
+    if !path.is_file() {
+        anyhow::bail!(
+            "{} is not a sweep folder (no {SWEEP_FILE}; `vae-tch sweep run SWEEP.toml --out {}` makes one)",
+            dir.display(),
+            dir.display()
+        );
+    }
+    Ok(spec::load(&path, &Overrides::default(), true)?.0)
+}
+
+/// Rows with a finished epoch first, by test loss; then the rest in sweep order.
+fn sorted(mut rows: Vec<Row>) -> Vec<Row> {
+    rows.sort_by(|a, b| {
+        let key = |r: &Row| r.last.map_or(f64::INFINITY, |l| l.test_loss);
+        key(a).total_cmp(&key(b))
+    });
+    rows
+}
+
+/// The summary as a Markdown table.
+pub fn table(sweep: &Sweep, rows: &[Row]) -> String {
+    let mut t = String::from("| point | ");
+    for k in &sweep.keys {
+        let _ = write!(t, "{k} | ");
+    }
+    t += "status | epochs | test loss | test r_loss | test kl_loss | train loss | seconds |\n|";
+    for _ in 0..sweep.keys.len() + 8 {
+        t += "---|";
+    }
+    t.push('\n');
+    for r in rows {
+        let _ = write!(t, "| {} | ", r.name);
+        for v in &r.values {
+            let _ = write!(t, "{v} | ");
+        }
+        let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
+        let _ = writeln!(
+            t,
+            "{} | {}/{} | {} | {} | {} | {} | {:.1} |",
+            r.status,
+            r.epochs_done,
+            r.epochs,
+            f(r.last.map(|l| l.test_loss)),
+            f(r.last.map(|l| l.test_r_loss)),
+            f(r.last.map(|l| l.test_kl_loss)),
+            f(r.last.map(|l| l.train_loss)),
+            r.seconds
+        );
+    }
+    t
+}
+
+/// Writes the comparison figures, summary.csv and report.md into `dir`; figures are computed
+/// on `device`.
+pub fn report(dir: &Path, device: Device, export: bool) -> Result<Report> {
+    let sweep = load(dir)?;
+    write_summary(&sweep, dir, export)?;
+    let rows = sorted(rows(&sweep, dir, export));
+    let trained: Vec<&Row> = rows.iter().filter(|r| r.epochs_done > 0).collect();
+    let mut files = vec![dir.join(SUMMARY_FILE)];
+    let mut figures = Vec::new();
+    if !trained.is_empty() {
+        let point = |name: &str| {
+            sweep
+                .points
+                .iter()
+                .find(|p| p.name == name)
+                .expect("rows come from the sweep's points")
+        };
+        let curves: Vec<(String, Vec<metrics::EpochRow>)> = trained
+            .iter()
+            .map(|r| {
+                let m = metrics::read(&point_dir(dir, point(&r.name)).join("metrics.csv"))
+                    .unwrap_or_default();
+                (r.name.clone(), m)
+            })
+            .collect();
+        let path = dir.join("compare-loss.png");
+        render(
+            &LossFigure::compare(&curves, format!("{}: test losses per epoch", dir.display())),
+            &path,
+            Format::Png,
+        )?;
+        figures.push(("Test losses per epoch", path));
+
+        let mut latents = Vec::new();
+        let mut samples = Vec::new();
+        for r in &trained {
+            let run = point_dir(dir, point(&r.name));
+            let src = RunData {
+                run: &run,
+                data_dir: None,
+                device,
+            };
+            let loaded = src.model()?;
+            let (split, classes) = src.split_and_classes(&loaded, Which::Test)?;
+            let split = split.limit(Some(LATENT_IMAGES));
+            let z = latent_means(&loaded.vae, &split.images_f32(device));
+            let names: Vec<&str> = classes.iter().map(String::as_str).collect();
+            let mut fig = LatentFigure::new(&z, &split.labels, &names, &r.name);
+            fig.title = r.name.clone();
+            latents.push(fig);
+            let mut grid = if loaded.config.model.latent_dim == 2 {
+                grids::manifold(&loaded.vae, device, 12, Spacing::Normal, 3.0)
+            } else {
+                grids::sample(&loaded.vae, device, 36, 0)
+            };
+            grid.title = r.name.clone();
+            samples.push(grid);
+        }
+        let path = dir.join("compare-latent.png");
+        render(
+            &PanelGrid::new(latents, "Latent means of test images, per point".into()),
+            &path,
+            Format::Png,
+        )?;
+        figures.push(("Latent means of test images", path));
+        let path = dir.join("compare-samples.png");
+        render(
+            &PanelGrid::new(
+                samples,
+                "Decodes per point: the latent manifold (2-D latents) or samples of N(0, I)".into(),
+            ),
+            &path,
+            Format::Png,
+        )?;
+        figures.push(("Decodes", path));
+    }
+    let table = table(&sweep, &rows);
+    let mut md = format!(
+        "# Sweep {}\n\n{} points over {}; sorted by the last epoch's test loss.\n\n{table}\n",
+        dir.display(),
+        sweep.points.len(),
+        sweep.keys.join(", ")
+    );
+    for (title, path) in &figures {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let _ = write!(md, "## {title}\n\n![{name}]({name})\n\n");
+        files.push(path.clone());
+    }
+    let path = dir.join("report.md");
+    crate::util::fsutil::write_atomic(&path, md.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    files.push(path);
+    Ok(Report { files, table })
+}
