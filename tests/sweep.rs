@@ -242,3 +242,47 @@ fn a_killed_sweep_finishes_when_run_again_with_every_epoch_once() {
         assert!(tmp.path().join("k").join(f).is_file(), "{f}");
     }
 }
+
+#[test]
+fn the_slurm_example_runs_an_array_of_two_tasks_into_one_folder() {
+    // scripts/slurm/sweep.sbatch as Slurm would start it: two array tasks at once, told their
+    // index only by the environment.
+    let tmp = tempfile::tempdir().unwrap();
+    tiny_sweep(tmp.path());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/slurm/sweep.sbatch");
+    let tasks: Vec<_> = (3..5)
+        .map(|id| {
+            Command::new("bash")
+                .arg(&script)
+                .args([
+                    "s.toml",
+                    "arr",
+                    "--data-dir",
+                    "data",
+                    "--epochs",
+                    "1",
+                    "--no-export",
+                ])
+                .env("SLURM_SUBMIT_DIR", tmp.path())
+                .env("SLURM_ARRAY_TASK_ID", id.to_string())
+                .env("SLURM_ARRAY_TASK_MIN", "3")
+                .env("SLURM_ARRAY_TASK_COUNT", "2")
+                .env("DEVICE", "cpu")
+                .env("VAE_TCH", env!("CARGO_BIN_EXE_vae-tch"))
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for t in tasks {
+        let o = t.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let rows = summary(&tmp.path().join("arr"));
+    assert_eq!(rows.len(), 5);
+    assert!(
+        rows[1..].iter().all(|l| l.contains(",done,1,1,")),
+        "{rows:?}"
+    );
+}
