@@ -21,6 +21,7 @@ fn help_explains_every_subcommand_and_train_flag() {
         "reconstruct",
         "sample",
         "interpolate",
+        "sweep",
     ] {
         assert!(text(&o).contains(sub), "{}", text(&o));
     }

@@ -6,6 +6,7 @@
 //! `forward(.., train)` is Keras's `training` flag: batch statistics and dropout when true,
 //! moving statistics and no dropout when false (evaluation, figures, exports).
 pub mod loss;
+pub mod stack;
 pub mod summary;
 
 use tch::{nn, Tensor};
@@ -52,12 +53,14 @@ fn glorot(fan_in: i64, fan_out: i64) -> nn::Init {
     nn::Init::Uniform { lo: -l, up: l }
 }
 
-/// Conv2D with 'same' padding; weight `[out, in, k, k]`.
+/// Conv2D with 'same' padding; weight `[out, in / groups, k, k]` (`groups` > 1: K models
+/// side by side, crate::model::stack).
 #[derive(Debug)]
 pub struct Conv {
     pub weight: Tensor,
     pub bias: Tensor,
     pub stride: i64,
+    pub groups: i64,
 }
 
 impl Conv {
@@ -72,6 +75,7 @@ impl Conv {
             weight,
             bias,
             stride,
+            groups: 1,
         }
     }
 
@@ -93,7 +97,7 @@ impl Conv {
             [self.stride, self.stride],
             [ph, pw],
             [1, 1],
-            1,
+            self.groups,
         )
     }
 }
@@ -169,12 +173,13 @@ pub fn conv_padding(n: i64, k: i64, s: i64, flipped: bool) -> (i64, i64, i64) {
     (p, front - p, back - p)
 }
 
-/// Conv2DTranspose with 'same' padding (output = n * stride); weight `[in, out, k, k]`.
+/// Conv2DTranspose with 'same' padding (output = n * stride); weight `[in, out / groups, k, k]`.
 #[derive(Debug)]
 pub struct ConvTranspose {
     pub weight: Tensor,
     pub bias: Tensor,
     pub stride: i64,
+    pub groups: i64,
 }
 
 impl ConvTranspose {
@@ -189,6 +194,7 @@ impl ConvTranspose {
             weight,
             bias,
             stride,
+            groups: 1,
         }
     }
 
@@ -214,7 +220,7 @@ impl ConvTranspose {
             [s, s],
             [padding, padding],
             [output_padding, output_padding],
-            1,
+            self.groups,
             [1, 1],
         );
         if layout.channels_last {

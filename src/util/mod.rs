@@ -1,4 +1,5 @@
 //! The ground floor: small helpers every other floor may use; nothing here imports the crate.
+pub mod autograd;
 pub mod device;
 pub mod fsutil;
 pub mod images;

@@ -1,0 +1,282 @@
+//! K models of one shape side by side, as one wider model: the sweep's stacked form (issue 16).
+//! Every model sees the same batch. The first conv is one conv with K x its filters (the input is
+//! shared); every later conv and transposed conv is one grouped conv (`groups = K`, model j's
+//! channels at j * c .. (j + 1) * c); BatchNorm runs over the K x c channels, which is each
+//! model's own per-channel statistics; the Dense layers are one batched matmul over `[K, B, .]`.
+//! So one stacked pass is the same number of kernels whatever K is, and each model's numbers
+//! are its solo numbers (tests/stack.rs: outputs, losses and gradients of K = 3 against 3 solo
+//! models). Latents are `[K, B, L]`; images out are `[B, K, C, H, W]`. NCHW, unflipped.
+use tch::{Kind, Tensor};
+
+use super::{leaky_relu, BatchNorm, Conv, ConvTranspose, Layout, Vae};
+use crate::config::VaeConfig;
+
+/// Dense layers of K models: weight `[K, out, in]`, bias `[K, out]`.
+#[derive(Debug)]
+pub struct StackedDense {
+    pub weight: Tensor,
+    pub bias: Tensor,
+}
+
+impl StackedDense {
+    /// `x` `[K, B, in]` -> `[K, B, out]`.
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        self.bias
+            .unsqueeze(1)
+            .baddbmm(x, &self.weight.transpose(1, 2), 1.0, 1.0)
+    }
+}
+
+/// The K models' tensors of one parameter, stacked along `dim` (copies, requiring grad when
+/// `train` is set).
+fn cat(parts: Vec<Tensor>, dim: i64, grad: bool) -> Tensor {
+    let t = tch::no_grad(|| Tensor::cat(&parts, dim)).detach();
+    if grad {
+        t.set_requires_grad(true)
+    } else {
+        t
+    }
+}
+
+fn stack(parts: Vec<Tensor>, grad: bool) -> Tensor {
+    let t = tch::no_grad(|| Tensor::stack(&parts, 0)).detach();
+    if grad {
+        t.set_requires_grad(true)
+    } else {
+        t
+    }
+}
+
+fn bn(models: &[&Vae], get: impl Fn(&Vae) -> &BatchNorm) -> BatchNorm {
+    let part = |f: fn(&BatchNorm) -> &Tensor, grad| {
+        cat(models.iter().map(|m| f(get(m)).copy()).collect(), 0, grad)
+    };
+    BatchNorm {
+        weight: part(|b| &b.weight, true),
+        bias: part(|b| &b.bias, true),
+        running_mean: part(|b| &b.running_mean, false),
+        running_var: part(|b| &b.running_var, false),
+    }
+}
+
+/// K VAEs of one config as one model.
+#[derive(Debug)]
+pub struct StackedVae {
+    pub k: i64,
+    pub config: VaeConfig,
+    pub convs: Vec<Conv>,
+    pub enc_bns: Vec<BatchNorm>,
+    pub mu: StackedDense,
+    pub log_var: StackedDense,
+    pub fc: StackedDense,
+    pub deconvs: Vec<ConvTranspose>,
+    pub dec_bns: Vec<BatchNorm>,
+}
+
+impl StackedVae {
+    /// The stacked model of `models` (same config, NCHW unflipped layout), with copies of their
+    /// weights and moving statistics.
+    pub fn new(models: &[&Vae]) -> StackedVae {
+        assert!(!models.is_empty(), "a stack needs at least one model");
+        let config = models[0].config.clone();
+        assert!(
+            models.iter().all(|m| m.config == config),
+            "stacked models share one config"
+        );
+        assert!(
+            models
+                .iter()
+                .all(|m| m.encoder.layout == Layout::default()
+                    && m.decoder.layout == Layout::default()),
+            "stacked models run NCHW, unflipped"
+        );
+        let k = models.len() as i64;
+        let convs = (0..config.encoder_conv_filters.len())
+            .map(|i| {
+                let layers: Vec<&Conv> = models.iter().map(|m| &m.encoder.convs[i]).collect();
+                Conv {
+                    weight: cat(layers.iter().map(|l| l.weight.copy()).collect(), 0, true),
+                    bias: cat(layers.iter().map(|l| l.bias.copy()).collect(), 0, true),
+                    stride: layers[0].stride,
+                    // The first conv reads the shared images; later ones their own channels.
+                    groups: if i == 0 { 1 } else { k },
+                }
+            })
+            .collect();
+        let deconvs = (0..config.decoder_conv_t_filters.len())
+            .map(|i| {
+                let layers: Vec<&ConvTranspose> =
+                    models.iter().map(|m| &m.decoder.deconvs[i]).collect();
+                ConvTranspose {
+                    weight: cat(layers.iter().map(|l| l.weight.copy()).collect(), 0, true),
+                    bias: cat(layers.iter().map(|l| l.bias.copy()).collect(), 0, true),
+                    stride: layers[0].stride,
+                    groups: k,
+                }
+            })
+            .collect();
+        let dense = |get: fn(&Vae) -> &super::Dense| StackedDense {
+            weight: stack(models.iter().map(|m| get(m).weight.copy()).collect(), true),
+            bias: stack(models.iter().map(|m| get(m).bias.copy()).collect(), true),
+        };
+        StackedVae {
+            k,
+            enc_bns: (0..models[0].encoder.bns.len())
+                .map(|i| bn(models, |m| &m.encoder.bns[i]))
+                .collect(),
+            dec_bns: (0..models[0].decoder.bns.len())
+                .map(|i| bn(models, |m| &m.decoder.bns[i]))
+                .collect(),
+            mu: dense(|m| &m.encoder.mu),
+            log_var: dense(|m| &m.encoder.log_var),
+            fc: dense(|m| &m.decoder.fc),
+            convs,
+            deconvs,
+            config,
+        }
+    }
+
+    /// Every trainable tensor, for the optimizer (one flat Keras Adam over all K models).
+    pub fn trainable(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        let mut put = |name: String, t: &Tensor| out.push((name, t.shallow_clone()));
+        for (i, c) in self.convs.iter().enumerate() {
+            put(format!("encoder.conv{}.weight", i + 1), &c.weight);
+            put(format!("encoder.conv{}.bias", i + 1), &c.bias);
+        }
+        for (prefix, bns) in [("encoder", &self.enc_bns), ("decoder", &self.dec_bns)] {
+            for (i, b) in bns.iter().enumerate() {
+                put(format!("{prefix}.bn{}.weight", i + 1), &b.weight);
+                put(format!("{prefix}.bn{}.bias", i + 1), &b.bias);
+            }
+        }
+        for (name, d) in [
+            ("encoder.mu", &self.mu),
+            ("encoder.log_var", &self.log_var),
+            ("decoder.fc", &self.fc),
+        ] {
+            put(format!("{name}.weight"), &d.weight);
+            put(format!("{name}.bias"), &d.bias);
+        }
+        for (i, c) in self.deconvs.iter().enumerate() {
+            put(format!("decoder.deconv{}.weight", i + 1), &c.weight);
+            put(format!("decoder.deconv{}.bias", i + 1), &c.bias);
+        }
+        out
+    }
+
+    /// Model `j`'s state dict (its slices of every tensor, moving statistics included), under
+    /// the solo model's keys.
+    pub fn model_state(&self, j: i64) -> Vec<(String, Tensor)> {
+        let k = self.k;
+        let slice = |t: &Tensor| {
+            let n = t.size()[0] / k;
+            t.narrow(0, j * n, n).detach().copy()
+        };
+        let mut out: Vec<(String, Tensor)> = self
+            .trainable()
+            .into_iter()
+            .map(|(name, t)| {
+                let part = if name.starts_with("encoder.mu")
+                    || name.starts_with("encoder.log_var")
+                    || name.starts_with("decoder.fc")
+                {
+                    t.get(j).detach().copy()
+                } else {
+                    slice(&t)
+                };
+                (name, part)
+            })
+            .collect();
+        for (prefix, bns) in [("encoder", &self.enc_bns), ("decoder", &self.dec_bns)] {
+            for (i, b) in bns.iter().enumerate() {
+                out.push((
+                    format!("{prefix}.bn{}.running_mean", i + 1),
+                    slice(&b.running_mean),
+                ));
+                out.push((
+                    format!("{prefix}.bn{}.running_var", i + 1),
+                    slice(&b.running_var),
+                ));
+            }
+        }
+        out
+    }
+
+    fn block(&self, h: Tensor, bn: Option<&BatchNorm>, train: bool) -> Tensor {
+        let h = match bn {
+            Some(bn) => bn.forward(&h, train),
+            None => h,
+        };
+        let h = leaky_relu(&h, self.config.leaky_relu_slope);
+        if self.config.use_dropout {
+            h.dropout(self.config.dropout_rate, train)
+        } else {
+            h
+        }
+    }
+
+    /// Images `[B, C, H, W]` -> every model's (mu, log_var), each `[K, B, L]`.
+    pub fn encode(&self, x: &Tensor, train: bool) -> (Tensor, Tensor) {
+        let mut h = x.shallow_clone();
+        for (i, conv) in self.convs.iter().enumerate() {
+            h = conv.forward(&h, Layout::default());
+            h = self.block(h, self.enc_bns.get(i), train);
+        }
+        let b = h.size()[0];
+        // [B, K * c, h, w] -> [K, B, c * h * w]: each model's (c, h, w) flatten.
+        let h = h.view([b, self.k, -1]).transpose(0, 1);
+        (self.mu.forward(&h), self.log_var.forward(&h))
+    }
+
+    /// Latents `[K, B, L]` -> every model's images `[B, K, C, H, W]`.
+    pub fn decode(&self, z: &Tensor, train: bool) -> Tensor {
+        let [c, h, w] = self.config.shape_before_flattening();
+        let b = z.size()[1];
+        // [K, B, c * h * w] -> [B, K * c, h, w]. A copying transpose: a plain one would be a
+        // free view at K = 1 and a copy at K > 1, another autograd graph.
+        let mut x = self
+            .fc
+            .forward(z)
+            .transpose_copy(0, 1)
+            .view([b, self.k * c, h, w]);
+        let last = self.deconvs.len() - 1;
+        for (i, deconv) in self.deconvs.iter().enumerate() {
+            x = deconv.forward(&x, Layout::default());
+            if i == last {
+                x = x.sigmoid();
+                break;
+            }
+            x = self.block(x, self.dec_bns.get(i), train);
+        }
+        let [ci, hi, wi] = self.config.input_shape;
+        x.view([b, self.k, ci, hi, wi])
+    }
+}
+
+/// Every model's loss on the shared batch `x` `[B, C, H, W]`: the seed's loss with its own
+/// `r_loss_factors` `[K]`. Returns (the sum over models of their batch-mean losses, which
+/// backpropagates each model's own loss into its own parameters; per model `[K, 3]` of (loss,
+/// r_loss, kl_loss)).
+pub fn stacked_loss(
+    reconstruction: &Tensor,
+    x: &Tensor,
+    mu: &Tensor,
+    log_var: &Tensor,
+    r_loss_factors: &Tensor,
+) -> (Tensor, Tensor) {
+    // [B, K, C, H, W] - [B, 1, C, H, W]: each model's per-image mean, then the batch mean: [K].
+    let err = (reconstruction - x.unsqueeze(1)).square();
+    let mse = err
+        .mean_dim([2i64, 3, 4].as_slice(), false, Kind::Float)
+        .mean_dim(0, false, Kind::Float);
+    let r_loss = mse * r_loss_factors;
+    let terms = log_var - mu.square() - log_var.exp() + 1.0;
+    let kl = terms
+        .sum_dim_intlist(2, false, None)
+        .mean_dim(1, false, Kind::Float)
+        * -0.5;
+    let per_model = &r_loss + &kl;
+    let parts = Tensor::stack(&[&per_model, &r_loss, &kl], 1);
+    (per_model.sum(Kind::Float), parts)
+}
