@@ -135,10 +135,6 @@ pub struct SweepReportArgs {
     /// cpu, cuda or cuda:N (encoding and decoding for the figures).
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// The points have no export folders (the sweep ran with --no-export): count them done
-    /// without one.
-    #[arg(long)]
-    pub no_export: bool,
 }
 
 #[derive(Debug, Args)]

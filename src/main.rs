@@ -162,7 +162,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Sweep {
             command: SweepCommand::Report(a),
         } => {
-            let r = sweep::report::report(&a.dir, device::parse(&a.device)?, !a.no_export)?;
+            let r = sweep::report::report(&a.dir, device::parse(&a.device)?)?;
             print!("{}", r.table);
             for f in r.files {
                 println!("{}", f.display());
@@ -216,7 +216,7 @@ fn run_sweep(a: SweepRunArgs) -> Result<()> {
     }
     vae_tch::util::interrupt::install();
     let outcome = sweep::run::run(&spec, &file, &opts)?;
-    let report = sweep::report::report(&out, device, opts.export)?;
+    let report = sweep::report::report(&out, device)?;
     print!("{}", report.table);
     println!("{}", out.join("report.md").display());
     if !outcome.failed.is_empty() {

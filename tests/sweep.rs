@@ -217,7 +217,7 @@ fn a_killed_sweep_finishes_when_run_again_with_every_epoch_once() {
     child.kill().unwrap();
     child.wait().unwrap();
     // The report works on the partial sweep.
-    let o = vae_tch(&["sweep", "report", "k", "--no-export"], tmp.path());
+    let o = vae_tch(&["sweep", "report", "k"], tmp.path());
     assert!(o.status.success(), "{}", text(&o));
     assert!(tmp.path().join("k/report.md").is_file());
     let o = vae_tch(

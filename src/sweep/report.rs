@@ -90,10 +90,10 @@ pub fn table(sweep: &Sweep, rows: &[Row]) -> String {
 
 /// Writes the comparison figures, summary.csv and report.md into `dir`; figures are computed
 /// on `device`.
-pub fn report(dir: &Path, device: Device, export: bool) -> Result<Report> {
+pub fn report(dir: &Path, device: Device) -> Result<Report> {
     let sweep = load(dir)?;
-    write_summary(&sweep, dir, export)?;
-    let rows = sorted(rows(&sweep, dir, export));
+    write_summary(&sweep, dir)?;
+    let rows = sorted(rows(&sweep, dir));
     let trained: Vec<&Row> = rows.iter().filter(|r| r.epochs_done > 0).collect();
     let mut files = vec![dir.join(SUMMARY_FILE)];
     let mut figures = Vec::new();

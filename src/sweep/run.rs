@@ -85,10 +85,10 @@ fn held(dir: &Path) -> bool {
 }
 
 /// A point's status on disk.
-pub fn status(dir: &Path, epochs: usize, export: bool) -> Status {
+pub fn status(dir: &Path, epochs: usize) -> Status {
     if held(dir) {
         Status::Running
-    } else if epochs_done(dir) >= epochs && (!export || finished_extras(dir)) {
+    } else if epochs_done(dir) >= epochs {
         Status::Done
     } else if dir.join(FAILED_FILE).is_file() {
         Status::Failed
@@ -161,8 +161,10 @@ pub fn run(sweep: &Sweep, file: &SweepFile, opts: &SweepRun) -> Result<Outcome> 
     {
         let dir = point_dir(out, point);
         let epochs = point.config.train.epochs;
-        match status(&dir, epochs, opts.export) {
-            Status::Done => continue,
+        match status(&dir, epochs) {
+            // Trained, and its figures and export written (a kill can come between them).
+            Status::Done if !opts.export || finished_extras(&dir) => continue,
+            Status::Done => {}
             Status::Running => {
                 outcome.busy.push(point.name.clone());
                 continue;
@@ -188,7 +190,7 @@ pub fn run(sweep: &Sweep, file: &SweepFile, opts: &SweepRun) -> Result<Outcome> 
             }
         }
     }
-    write_summary(sweep, out, opts.export)?;
+    write_summary(sweep, out)?;
     Ok(outcome)
 }
 
@@ -225,7 +227,7 @@ pub struct Row {
 }
 
 /// The sweep's rows, read from the point folders as they are now.
-pub fn rows(sweep: &Sweep, out: &Path, export: bool) -> Vec<Row> {
+pub fn rows(sweep: &Sweep, out: &Path) -> Vec<Row> {
     sweep
         .points
         .iter()
@@ -244,7 +246,7 @@ pub fn rows(sweep: &Sweep, out: &Path, export: bool) -> Vec<Row> {
                             .map_or(String::new(), |(_, v)| value_text(v))
                     })
                     .collect(),
-                status: status(&dir, p.config.train.epochs, export),
+                status: status(&dir, p.config.train.epochs),
                 epochs_done: epochs_done(&dir),
                 epochs: p.config.train.epochs,
                 last: history.last().copied(),
@@ -255,7 +257,7 @@ pub fn rows(sweep: &Sweep, out: &Path, export: bool) -> Vec<Row> {
 }
 
 /// `<sweep>/summary.csv`: one row per point with its values, status, epochs and final losses.
-pub fn write_summary(sweep: &Sweep, out: &Path, export: bool) -> Result<()> {
+pub fn write_summary(sweep: &Sweep, out: &Path) -> Result<()> {
     let path = out.join(SUMMARY_FILE);
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<String> = vec!["point".into()];
@@ -276,7 +278,7 @@ pub fn write_summary(sweep: &Sweep, out: &Path, export: bool) -> Result<()> {
         .map(String::from),
     );
     w.write_record(&header)?;
-    for r in rows(sweep, out, export) {
+    for r in rows(sweep, out) {
         let mut rec = vec![r.name.clone()];
         rec.extend(r.values.iter().cloned());
         rec.push(r.status.to_string());
