@@ -394,7 +394,7 @@ fn build_cache(
 }
 
 /// The cache's content checksum: XXH3-64 of everything after the prefix (pixels, labels,
-/// header). About 0.1 s a GB from the page cache (README, "Your own images").
+/// header). About 0.4 s a GB on first touch from the page cache (README, "Your own images").
 pub fn content_hash(bytes: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(bytes)
 }
