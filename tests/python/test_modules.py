@@ -93,7 +93,7 @@ import torch
 from safetensors.torch import load_file
 io = load_file({str(export_dir / 'reference_io.safetensors')!r})
 vae = torch.jit.load({str(export_dir / 'vae.pt')!r})
-assert vae.training                                    # a fresh module trains, as nn.Module does
+assert not vae.training                                # exports load in eval mode, as from_pretrained's module
 fast = torch.jit.optimize_for_inference(torch.jit.freeze(vae.eval()))
 print(float((fast(io['x']) - io['reconstruction']).abs().max()))
 compiled = torch.compile(torch.jit.load({str(export_dir / 'vae.pt')!r}))
@@ -121,14 +121,14 @@ def test_onnx_export_matches_torchscript(export_dir, io, tmp_path):
 
 @pytest.mark.parametrize("call, x, message", [
     ("encoder", torch.zeros(16, 28, 28, dtype=torch.uint8),
-     "vae-tch encoder: expected float images [N, 1, 28, 28] with values in [0, 1], got uint8 [16, 28, 28]"),
+     "vae-tch encoder: expected float32 images [N, 1, 28, 28] (the model's dtype) with values in [0, 1], got uint8 [16, 28, 28]"),
     ("encoder", torch.zeros(16, 28, 28), "got float32 [16, 28, 28]"),
     ("encoder", torch.zeros(2, 3, 28, 28), "got float32 [2, 3, 28, 28]"),
     ("encoder", torch.zeros(2, 1, 32, 32), "got float32 [2, 1, 32, 32]"),
-    ("decoder", torch.zeros(2), "vae-tch decoder: expected float latent points [N, 2], got float32 [2]"),
+    ("decoder", torch.zeros(2), "vae-tch decoder: expected float32 latent points [N, 2] (the model's dtype), got float32 [2]"),
     ("decoder", torch.zeros(2, 3), "got float32 [2, 3]"),
     ("decoder", torch.zeros(2, 2, dtype=torch.int64), "got int64 [2, 2]"),
-    ("vae.decode", torch.zeros(5), "vae-tch vae.decode: expected float latent points [N, 2]"),
+    ("vae.decode", torch.zeros(5), "vae-tch vae.decode: expected float32 latent points [N, 2]"),
 ])
 def test_bad_inputs_get_clear_messages(export_dir, call, x, message):
     module = {"encoder": "encoder.pt", "decoder": "decoder.pt"}.get(call, "vae.pt")
