@@ -215,7 +215,17 @@ fn run_sweep(a: SweepRunArgs) -> Result<()> {
         );
     }
     vae_tch::util::interrupt::install();
-    let outcome = sweep::run::run(&spec, &file, &opts)?;
+    let outcome = match sweep::run::run(&spec, &file, &opts) {
+        Err(e) if e.downcast_ref::<vae_tch::train::Interrupted>().is_some() => {
+            eprintln!(
+                "sweep: stopped; the same command goes on where it stopped:\n  vae-tch sweep run {} --out {}",
+                a.sweep.display(),
+                out.display()
+            );
+            return Err(e);
+        }
+        other => other?,
+    };
     let report = sweep::report::report(&out, device)?;
     print!("{}", report.table);
     println!("{}", out.join("report.md").display());
