@@ -46,8 +46,13 @@ latent_dim = 3
 "data.resize" = "crop"
 "#,
     );
+    // --train-limit, and --epochs given at its default (200) against a base file's 7: the flag wins.
     let over = Overrides {
         train_limit: Some(50),
+        run: vae_tch::config::overrides::RunOverrides {
+            epochs: Some(200),
+            ..Default::default()
+        },
         ..Overrides::default()
     };
     let (s, _) = spec::load(&p, &over, false).unwrap();
@@ -69,7 +74,8 @@ latent_dim = 3
     let c = &s.points[1].config;
     assert_eq!((c.train.r_loss_factor, c.model.latent_dim), (100.0, 16));
     // The base file, then the inline tables, then the point, then the flags.
-    assert_eq!((c.train.epochs, c.train.batch_size), (7, 16));
+    assert_eq!((c.train.epochs, c.train.batch_size), (200, 16));
+    assert_eq!(s.base.train.epochs, 200);
     assert_eq!(s.points[4].config.model.latent_dim, 3);
     assert_eq!(c.data.train_limit, Some(50));
 }

@@ -209,6 +209,12 @@ fn train_point(point: &Point, dir: &Path, opts: &SweepRun) -> Result<()> {
     if epochs_done(dir) < point.config.train.epochs {
         job::train(&job)?;
     }
+    // The figures and the export under the point's lock too: another process that finds the
+    // point trained but not finished must not write the same export folder at the same time.
+    let _lock = RunLock::acquire(dir)?;
+    if opts.export && finished_extras(dir) {
+        return Ok(());
+    }
     finish(&job, opts.export)
 }
 

@@ -3,14 +3,23 @@
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The temporary name used beside `path` while it is being written: `.partial` goes before the
-/// extension (`model.partial.safetensors`), since writers such as tch's pick the format by it.
+/// A temporary name beside `path` for writing it: `.partial-<pid>-<n>` goes before the extension
+/// (`model.partial-4242-0.safetensors`), since writers such as tch's pick the format by it. The
+/// process and a counter make it unique, so that processes sharing a folder (a sweep's shards
+/// writing summary.csv) never write into, or rename away, each other's temporary file.
 pub fn partial_path(path: &Path) -> PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let tag = format!(
+        "partial-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
     let stem = path.file_stem().unwrap_or_default().to_string_lossy();
     match path.extension() {
-        Some(ext) => path.with_file_name(format!("{stem}.partial.{}", ext.to_string_lossy())),
-        None => path.with_file_name(format!("{stem}.partial")),
+        Some(ext) => path.with_file_name(format!("{stem}.{tag}.{}", ext.to_string_lossy())),
+        None => path.with_file_name(format!("{stem}.{tag}")),
     }
 }
 
