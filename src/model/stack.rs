@@ -27,10 +27,9 @@ impl StackedDense {
     }
 }
 
-/// The K models' tensors of one parameter, stacked along `dim` (copies, requiring grad when
-/// `train` is set).
-fn cat(parts: Vec<Tensor>, dim: i64, grad: bool) -> Tensor {
-    let t = tch::no_grad(|| Tensor::cat(&parts, dim)).detach();
+/// A new leaf tensor of `t`'s values, trainable when `grad`.
+fn leaf(t: Tensor, grad: bool) -> Tensor {
+    let t = t.detach();
     if grad {
         t.set_requires_grad(true)
     } else {
@@ -38,13 +37,14 @@ fn cat(parts: Vec<Tensor>, dim: i64, grad: bool) -> Tensor {
     }
 }
 
+/// The K models' tensors of one parameter, joined along `dim` (conv channels).
+fn cat(parts: Vec<Tensor>, dim: i64, grad: bool) -> Tensor {
+    leaf(tch::no_grad(|| Tensor::cat(&parts, dim)), grad)
+}
+
+/// The K models' tensors of one parameter, on a new first axis (Dense layers).
 fn stack(parts: Vec<Tensor>, grad: bool) -> Tensor {
-    let t = tch::no_grad(|| Tensor::stack(&parts, 0)).detach();
-    if grad {
-        t.set_requires_grad(true)
-    } else {
-        t
-    }
+    leaf(tch::no_grad(|| Tensor::stack(&parts, 0)), grad)
 }
 
 fn bn(models: &[&Vae], get: impl Fn(&Vae) -> &BatchNorm) -> BatchNorm {
