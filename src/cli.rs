@@ -87,16 +87,16 @@ pub enum SweepCommand {
 
 #[derive(Debug, Args)]
 pub struct SweepRunArgs {
-    /// The sweep file: `base = "configs/seed-mnist.toml"` (or inline [model]/[optim]/[data]/
-    /// [train] tables), `[axes]` with "table.key" = [values] (every combination is a point),
-    /// and/or `[[points]]`.
+    /// The sweep file: `base = "configs/seed-mnist.toml"` (and/or inline [model], [optim],
+    /// [data], [train] tables), `[axes]` with "table.key" = [values] (every combination is a
+    /// point), and/or `[[points]]`.
     pub sweep: PathBuf,
     /// The sweep folder [default: sweeps/<file stem>].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Train only shard I of N (0-based): points I, I+N, I+2N, ... first, then any point no
-    /// process holds. [default: from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, or
-    /// JOB_COMPLETION_INDEX with --shards; else the whole sweep]
+    /// Be shard I of N (0-based): train points I, I+N, I+2N, ... first, then any point that no
+    /// process holds and that is not done. [default: from SLURM_ARRAY_TASK_ID and
+    /// SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX with --shards; else the whole sweep]
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
     /// The number of shards, where the scheduler does not say it (Kubernetes Indexed Jobs).
