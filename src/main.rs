@@ -226,6 +226,13 @@ fn run_sweep(a: SweepRunArgs) -> Result<()> {
         }
         other => other?,
     };
+    if !a.quiet {
+        eprintln!(
+            "sweep: this process trained {} point(s); {} were held by other processes",
+            outcome.trained.len(),
+            outcome.busy.len()
+        );
+    }
     let report = sweep::report::report(&out, device)?;
     print!("{}", report.table);
     println!("{}", out.join("report.md").display());

@@ -63,7 +63,7 @@ fn check_epochs(c: &TrainConfig) -> Result<()> {
 
 /// The job of a request: a new run, or the resumed one with the flags it may change.
 pub fn job(req: &TrainRequest) -> Result<(TrainJob, Vec<Difference>)> {
-    match &req.resume {
+    let (run, config, changed) = match &req.resume {
         Some(run) => {
             let saved = checkpoint::read_config(run)?;
             let mut config = saved.clone();
@@ -79,17 +79,7 @@ pub fn job(req: &TrainRequest) -> Result<(TrainJob, Vec<Difference>)> {
                 );
             }
             let changed = differences(&saved, &config);
-            Ok((
-                TrainJob {
-                    run: run.clone(),
-                    config,
-                    resume: true,
-                    device: req.device,
-                    quiet: req.quiet,
-                    force_data: req.force_data,
-                },
-                changed,
-            ))
+            (run.clone(), config, changed)
         }
         None => {
             let (config, changed) = new_run_config(req)?;
@@ -97,19 +87,18 @@ pub fn job(req: &TrainRequest) -> Result<(TrainJob, Vec<Difference>)> {
                 Some(dir) => dir.clone(),
                 None => checkpoint::new_run_dir(Path::new("runs"), config.data.dataset.name()),
             };
-            Ok((
-                TrainJob {
-                    run,
-                    config,
-                    resume: false,
-                    device: req.device,
-                    quiet: req.quiet,
-                    force_data: req.force_data,
-                },
-                changed,
-            ))
+            (run, config, changed)
         }
-    }
+    };
+    let job = TrainJob {
+        run,
+        config,
+        resume: req.resume.is_some(),
+        device: req.device,
+        quiet: req.quiet,
+        force_data: req.force_data,
+    };
+    Ok((job, changed))
 }
 
 /// What a finished `train` left: the job and the epochs this call trained.

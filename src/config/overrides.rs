@@ -2,6 +2,7 @@
 //! defaults). A value is applied when it was given, whatever it equals: a flag that happens to
 //! equal the default still wins over a file that says otherwise. `differences` names what the
 //! overrides changed, for the line a run prints at its start.
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use super::{CudaGraphMode, DatasetKind, ResizeMode, TrainConfig};
@@ -112,7 +113,8 @@ impl std::fmt::Display for Difference {
     }
 }
 
-fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<(String, String)>) {
+/// `table.key` -> the value as TOML text, for every key the config writes.
+fn flatten(prefix: &str, v: &toml::Value, out: &mut BTreeMap<String, String>) {
     match v {
         toml::Value::Table(t) => {
             for (k, v) in t {
@@ -124,13 +126,15 @@ fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<(String, String)>) {
                 flatten(&key, v, out);
             }
         }
-        other => out.push((prefix.to_string(), other.to_string())),
+        other => {
+            out.insert(prefix.to_string(), other.to_string());
+        }
     }
 }
 
-fn flat(c: &TrainConfig) -> Vec<(String, String)> {
+fn flat(c: &TrainConfig) -> BTreeMap<String, String> {
     let v = toml::Value::try_from(c).expect("TrainConfig is TOML");
-    let mut out = Vec::new();
+    let mut out = BTreeMap::new();
     flatten("", &v, &mut out);
     out
 }
@@ -138,15 +142,10 @@ fn flat(c: &TrainConfig) -> Vec<(String, String)> {
 /// The keys whose values differ from `base` to `effective`, in key order.
 pub fn differences(base: &TrainConfig, effective: &TrainConfig) -> Vec<Difference> {
     let (a, b) = (flat(base), flat(effective));
-    let get = |v: &[(String, String)], k: &str| {
-        v.iter().find(|(key, _)| key == k).map(|(_, x)| x.clone())
-    };
-    let mut keys: Vec<&String> = a.iter().chain(&b).map(|(k, _)| k).collect();
-    keys.sort();
-    keys.dedup();
+    let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
     keys.into_iter()
         .filter_map(|k| {
-            let (x, y) = (get(&a, k), get(&b, k));
+            let (x, y) = (a.get(k).cloned(), b.get(k).cloned());
             (x != y).then(|| Difference {
                 key: k.clone(),
                 base: x,

@@ -200,10 +200,7 @@ fn resolve(
         ("train", &file.train),
     ] {
         for (k, val) in table.iter().flatten() {
-            v[name]
-                .as_table_mut()
-                .expect("a config table")
-                .insert(k.clone(), val.clone());
+            set(&mut v, name, k, val);
         }
     }
     base = config_of(v, "the inline tables")
@@ -292,10 +289,7 @@ fn resolve(
         let mut v = Value::try_from(&base).expect("TrainConfig is TOML");
         for (k, val) in &values {
             let (table, key) = k.split_once('.').expect("checked: table.key");
-            v[table]
-                .as_table_mut()
-                .expect("a config table")
-                .insert(key.to_string(), val.clone());
+            set(&mut v, table, key, val);
         }
         let what = values
             .iter()
@@ -329,6 +323,14 @@ fn resolve(
         keys,
         points,
     })
+}
+
+/// Sets `table.key` in a config's TOML value (one of the four tables every config writes).
+fn set(v: &mut Value, table: &str, key: &str, val: &Value) {
+    v[table]
+        .as_table_mut()
+        .expect("a config table")
+        .insert(key.to_string(), val.clone());
 }
 
 /// A config from its TOML value, naming the key of an unknown field or a value of the wrong type.

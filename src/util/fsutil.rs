@@ -9,7 +9,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// (`model.partial-4242-0.safetensors`), since writers such as tch's pick the format by it. The
 /// process and a counter make it unique, so that processes sharing a folder (a sweep's shards
 /// writing summary.csv) never write into, or rename away, each other's temporary file.
+///
+/// A temporary file left by a process that died (a kill -9 while writing a 10 GB image cache) is
+/// removed here the next time the same file is written, as the old fixed name was overwritten.
 pub fn partial_path(path: &Path) -> PathBuf {
+    remove_dead_partials(path);
     static N: AtomicU64 = AtomicU64::new(0);
     let tag = format!(
         "partial-{}-{}",
@@ -20,6 +24,37 @@ pub fn partial_path(path: &Path) -> PathBuf {
     match path.extension() {
         Some(ext) => path.with_file_name(format!("{stem}.{tag}.{}", ext.to_string_lossy())),
         None => path.with_file_name(format!("{stem}.{tag}")),
+    }
+}
+
+/// Removes `path`'s temporary files (`<stem>.partial-<pid>-<n>...`) whose process is gone.
+fn remove_dead_partials(path: &Path) {
+    let (Some(dir), Some(stem)) = (path.parent(), path.file_stem()) else {
+        return;
+    };
+    let prefix = format!("{}.partial-", stem.to_string_lossy());
+    let Ok(entries) = fs::read_dir(if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    }) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // kill(pid, 0): ESRCH means no such process.
+        let alive = unsafe { libc::kill(pid, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH);
+        if !alive {
+            let _ = fs::remove_file(e.path());
+        }
     }
 }
 
@@ -48,5 +83,25 @@ pub fn with_atomic<E: From<std::io::Error>>(
             let _ = fs::remove_file(&tmp);
             Err(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_dead_processs_temporary_file_goes_a_live_ones_stays() {
+        let dir = std::env::temp_dir().join(format!("vae-tch-fsutil-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // No process has PID i32::MAX (above the kernel's pid_max).
+        let dead = dir.join(format!("summary.partial-{}-0.csv", i32::MAX));
+        let live = dir.join(format!("summary.partial-{}-99.csv", std::process::id()));
+        let other = dir.join(format!("other.partial-{}-0.csv", i32::MAX));
+        for f in [&dead, &live, &other] {
+            std::fs::write(f, b"x").unwrap();
+        }
+        let tmp = super::partial_path(&dir.join("summary.csv"));
+        assert!(tmp.to_string_lossy().ends_with(".csv"));
+        assert!(!dead.exists() && live.exists() && other.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
