@@ -20,6 +20,7 @@
 #include <optional>
 
 #include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAStream.h>
 #endif
@@ -48,6 +49,24 @@ Graph *as_graph(void *g) {
 }  // namespace
 
 extern "C" {
+
+// The device's free memory in bytes (asked through libtorch's caching allocator, so the shim
+// makes no CUDA runtime call of its own), for the sweep's memory estimate; 0 when unknown (no
+// CUDA support compiled in, or no such device).
+long long vae_tch_cuda_free_memory(int device) {
+#ifdef VAE_TCH_CUDA_GRAPHS
+  try {
+    auto info = c10::cuda::CUDACachingAllocator::get()->getMemoryInfo(
+        static_cast<c10::DeviceIndex>(device));
+    return static_cast<long long>(info.first);
+  } catch (...) {
+    return 0;
+  }
+#else
+  (void)device;
+  return 0;
+#endif
+}
 
 // 1 when the shim was compiled with CUDA graph support, 0 for the stub. Safe without a GPU.
 int vae_tch_cuda_graph_supported() {

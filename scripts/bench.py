@@ -13,6 +13,15 @@ its batch by index (as vae-tch does):
                           Adam(capturable=True)) in one torch.cuda.graph, as PyTorch documents
                           (CUDA only); once with PyTorch's defaults, once with
                           torch.backends.cudnn.benchmark = True (vae-tch leaves it off).
+With --stack K,... it also times K models trained at once (a sweep's stacked step), against:
+  vae-tch stack of K      `vae-tch bench --stack K`: grouped convolutions, one flat Keras Adam;
+  K solo steps            K x vae-tch's single-model step (its fastest form), run one after
+                          another;
+  pytorch vmap ensemble   what a PyTorch user writes: torch.func.stack_module_state +
+                          functional_call + vmap(randomness="different") over
+                          scripts/vae_torch.py, torch Adam over the stacked parameters; eager,
+                          and (CUDA) with the whole step in one torch.cuda.graph.
+and prints images per second over all models.
 Repeats alternate the trainers (r1: all, r2: all, ...) so machine noise hits each alike. Prints
 ms/step (min and median over repeats), s per 60,000-image epoch, and each median against
 vae-tch's fastest form; --json writes every number.
@@ -89,30 +98,12 @@ def batches(n: int, bs: int, device: str):
             yield perm[s : s + bs]
 
 
-def time_torch(kind: str, x: torch.Tensor, bs: int, steps: int, warm_up: int) -> float:
-    device = x.device
-    cuda = device.type == "cuda"
-    sync = torch.cuda.synchronize if cuda else (lambda: None)
-    torch.manual_seed(0)
-    if kind == "plain":
-        model = PlainVAE().to(device)
-    else:
-        model = VAE().to(device)
-    capturable = kind.startswith("graph")
-    torch.backends.cudnn.benchmark = kind == "graph-bench"
-    opt = torch.optim.Adam(model.parameters(), lr=5e-4, capturable=capturable)
-    it = batches(x.shape[0], bs, device)
-
-    def step(idx):
-        xb = x.index_select(0, idx)
-        recon, mu, log_var = model(xb)
-        loss = plain_loss(recon, xb, mu, log_var) if kind == "plain" else vae_loss(recon, xb, mu, log_var)[0]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return loss
-
-    if not capturable:
+def timed(step, opt, it, steps: int, warm_up: int, graphed: bool) -> float:
+    """ms per `step(indices)` over `steps` batches of `it` after `warm_up`: eager, or with the
+    whole step captured in one torch.cuda.graph and replayed (PyTorch's whole-network capture,
+    docs/source/notes/cuda.rst, "Whole-network capture")."""
+    sync = torch.cuda.synchronize if graphed or torch.cuda.is_initialized() else (lambda: None)
+    if not graphed:
         for _ in range(warm_up):
             step(next(it))
         sync()
@@ -121,7 +112,6 @@ def time_torch(kind: str, x: torch.Tensor, bs: int, steps: int, warm_up: int) ->
             step(next(it))
         sync()
         return (time.perf_counter() - t0) * 1000 / steps
-    # PyTorch's whole-network capture (docs/source/notes/cuda.rst, "Whole-network capture").
     static_idx = next(it).clone()
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
@@ -145,13 +135,71 @@ def time_torch(kind: str, x: torch.Tensor, bs: int, steps: int, warm_up: int) ->
     return (time.perf_counter() - t0) * 1000 / steps
 
 
-def time_vae_tch(binary: Path, data_dir: Path, device: str, sizes: list[int], steps: int, warm_up: int) -> list[dict]:
+def time_torch(kind: str, x: torch.Tensor, bs: int, steps: int, warm_up: int) -> float:
+    device = x.device
+    torch.manual_seed(0)
+    if kind == "plain":
+        model = PlainVAE().to(device)
+    else:
+        model = VAE().to(device)
+    capturable = kind.startswith("graph")
+    torch.backends.cudnn.benchmark = kind == "graph-bench"
+    opt = torch.optim.Adam(model.parameters(), lr=5e-4, capturable=capturable)
+    it = batches(x.shape[0], bs, device)
+
+    def step(idx):
+        xb = x.index_select(0, idx)
+        recon, mu, log_var = model(xb)
+        loss = plain_loss(recon, xb, mu, log_var) if kind == "plain" else vae_loss(recon, xb, mu, log_var)[0]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return timed(step, opt, it, steps, warm_up, capturable)
+
+
+def time_ensemble(k: int, graphed: bool, x: torch.Tensor, bs: int, steps: int, warm_up: int) -> float:
+    """K reference models as a torch.func vmap ensemble (the PyTorch ensembling tutorial's
+    recipe), one torch Adam over the stacked parameters; the whole step in a CUDA graph when
+    `graphed`."""
+    import copy
+
+    from torch.func import functional_call, stack_module_state, vmap
+
+    device = x.device
+    torch.manual_seed(0)
+    models = [VAE().to(device) for _ in range(k)]
+    params, buffers = stack_module_state(models)
+    base = copy.deepcopy(models[0]).to("meta")
+
+    def one(p, b, xb):
+        recon, mu, log_var = functional_call(base, (p, b), (xb,))
+        return vae_loss(recon, xb, mu, log_var)[0]
+
+    losses = vmap(one, in_dims=(0, 0, None), randomness="different")
+    opt = torch.optim.Adam(params.values(), lr=5e-4, capturable=graphed)
+    it = batches(x.shape[0], bs, device)
+
+    def step(idx):
+        xb = x.index_select(0, idx)
+        loss = losses(params, buffers, xb).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return timed(step, opt, it, steps, warm_up, graphed)
+
+
+def time_vae_tch(binary: Path, data_dir: Path, device: str, sizes: list[int], steps: int, warm_up: int,
+                 stacks: list[int] | None = None) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bench.json"
         done = subprocess.run(
             [str(binary), "bench", "--device", device, "--data-dir", str(data_dir),
              "--batch-size", ",".join(map(str, sizes)), "--steps", str(steps),
-             "--warm-up", str(warm_up), "--json", str(out)],
+             "--warm-up", str(warm_up), "--json", str(out),
+             "--stack", ",".join(map(str, stacks or [1]))],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )
         if done.returncode != 0:  # keep what was measured; say what failed
@@ -171,7 +219,11 @@ def main() -> None:
     ap.add_argument("--binary", type=Path, default=ROOT / "target" / "release" / "vae-tch")
     ap.add_argument("--json", type=Path, help="write every measurement here")
     ap.add_argument("--only", default="", help="comma-separated trainer names to run (default: all)")
+    ap.add_argument("--stack", default="", help="comma-separated K: time K models trained at once instead "
+                    "(vae-tch's stack, K solo steps, PyTorch's vmap ensemble), e.g. 1,4,16,64")
     args = ap.parse_args()
+    if args.stack:
+        return stacked(args)
     sizes = [int(s) for s in args.batch_size.split(",")]
     cuda = args.device.startswith("cuda")
     data_dir = args.data_dir
@@ -221,6 +273,74 @@ def main() -> None:
             print(f"| {name} | {min(ts):.3f} | {med:.3f} | {med * EPOCH_IMAGES / bs / 1000:.2f} | {ratio} |")
             rows.append({"trainer": name, "batch_size": bs, "ms_per_step": ts, "min": min(ts), "median": med,
                          "s_per_epoch": med * EPOCH_IMAGES / bs / 1000})
+    if args.json:
+        args.json.write_text(json.dumps({"device": args.device, "device_name": dev, "torch": torch.__version__,
+                                         "date": time.strftime("%Y-%m-%d"), "data": str(data_dir),
+                                         "steps": args.steps, "repeats": args.repeats, "rows": rows}, indent=1))
+
+
+def pick_data(args, sizes: list[int]) -> Path:
+    if args.data_dir is not None:
+        return args.data_dir
+    for d in ("fashion-mnist", "mnist"):
+        if (ROOT / "data" / d / "train-images-idx3-ubyte.gz").exists():
+            return ROOT / "data" / d
+    sys.path.insert(0, str(ROOT / "tests" / "python"))
+    from conftest import write_synthetic
+
+    data_dir = Path(tempfile.mkdtemp()) / "synthetic"
+    write_synthetic(data_dir, n_train=max(sizes) * 8, n_test=32)
+    return data_dir
+
+
+def stacked(args) -> None:
+    """--stack: K models at once, for each K, at each batch size."""
+    sizes = [int(s) for s in args.batch_size.split(",")]
+    ks = [int(k) for k in args.stack.split(",")]
+    cuda = args.device.startswith("cuda")
+    data_dir = pick_data(args, sizes)
+    x = load_images(data_dir).to(args.device)
+    runs: dict[tuple[str, int, int], list[float]] = {}
+    for r in range(args.repeats):
+        for row in time_vae_tch(args.binary, data_dir, args.device, sizes, args.steps, args.warm_up, sorted(set(ks) | {1})):
+            form = "cuda-graph" if "cuda-graph" in row["trainer"] else "eager"
+            if row["models"] == 1:
+                for k in ks:
+                    # K solo steps, one after another: K times the single step.
+                    runs.setdefault((f"{k} solo steps (vae-tch {form})", row["batch_size"], k), []).append(
+                        row["ms_per_step"] * k)
+            else:
+                runs.setdefault((f"vae-tch stack, {form}", row["batch_size"], row["models"]), []).append(
+                    row["ms_per_step"])
+        for bs in sizes:
+            for k in ks:
+                for graphed in ([False, True] if cuda else [False]):
+                    name = "pytorch vmap ensemble" + (", cuda graph" if graphed else ", eager")
+                    try:
+                        ms = time_ensemble(k, graphed, x, bs, args.steps, args.warm_up)
+                    except Exception as e:  # noqa: BLE001 -- report and go on
+                        print(f"{name}, K={k}, batch {bs} failed: {e}", file=sys.stderr)
+                        continue
+                    runs.setdefault((name, bs, k), []).append(ms)
+        print(f"repeat {r + 1}/{args.repeats} done", file=sys.stderr)
+    dev = torch.cuda.get_device_name() if cuda else (
+        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads")
+    print(f"# {time.strftime('%Y-%m-%d')}, {args.device} ({dev}), torch {torch.__version__}, "
+          f"{x.shape[0]} images of {data_dir.name}, {args.steps} timed steps, {args.repeats} repeats, alternating")
+    rows = []
+    for bs in sizes:
+        for k in ks:
+            here = {name: ts for (name, b, kk), ts in runs.items() if b == bs and kk == k}
+            ours = [statistics.median(ts) for name, ts in here.items() if name.startswith("vae-tch stack")]
+            best = min(ours) if ours else None
+            print(f"\n| K = {k}, batch {bs} | min ms/step | median ms/step | images/s (all models) | median vs vae-tch stack |")
+            print("|---|---|---|---|---|")
+            for name, ts in sorted(here.items(), key=lambda kv: statistics.median(kv[1])):
+                med = statistics.median(ts)
+                ratio = f"{med / best:.2f}x" if best else "-"
+                print(f"| {name} | {min(ts):.3f} | {med:.3f} | {k * bs * 1000 / med:.0f} | {ratio} |")
+                rows.append({"trainer": name, "batch_size": bs, "models": k, "ms_per_step": ts, "min": min(ts),
+                             "median": med, "images_per_s": k * bs * 1000 / med})
     if args.json:
         args.json.write_text(json.dumps({"device": args.device, "device_name": dev, "torch": torch.__version__,
                                          "date": time.strftime("%Y-%m-%d"), "data": str(data_dir),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one GPU check of vae-tch: run once on a machine with an NVIDIA GPU, Python and torch 2.11
-# (no cargo needed), with a release binary built on a CPU machine. About 5 minutes on an H100; it stops by BUDGET seconds (default 480) with what it has.
+# (no cargo needed), with a release binary built on a CPU machine. About 8 minutes on an H100; it stops by BUDGET seconds (default 560) with what it has.
 #
 # On the build machine (after scripts/setup.sh and `vae-tch data fetch fashion-mnist`):
 #   scripts/gpu-check.sh --prepare      # fills .gpu/: stripped binaries, wheels, libstdc++
@@ -11,7 +11,10 @@
 # The report holds: the device; the CUDA-only Rust tests (tests/cuda.rs); 3 Fashion-MNIST
 # epochs with --cuda-graph on and off, same seed (losses and seconds per epoch); export and
 # every figure command with --device cuda; the CUDA pytest tests; the benchmark against
-# PyTorch at batch 32, 256 and 1024 (bench.json beside it). Every step runs under a timeout
+# PyTorch at batch 32, 256 and 1024 (bench.json beside it); the sweep's stacked step at K = 1,
+# 4, 16, 64 against K solo steps and PyTorch's vmap ensemble (bench-stack.json), a stacked
+# sweep against the same sweep one point at a time, and the real-noise check
+# (scripts/stack-noise.sh). Every step runs under a timeout
 # and the report says how each ended; a failing step does not stop the others.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -64,9 +67,9 @@ data=$root/data/fashion-mnist
 work=$(mktemp -d)
 
 say() { printf '%s\n' "$*" >> "$report"; }
-# The whole check ends by $BUDGET seconds (default 480) after it starts: each step's limit is
+# The whole check ends by $BUDGET seconds (default 560) after it starts: each step's limit is
 # cut to what is left, so a slow machine still returns a report with every finished step.
-deadline=$(( $(date +%s) + ${BUDGET:-480} ))
+deadline=$(( $(date +%s) + ${BUDGET:-560} ))
 # step NAME SECONDS CMD...: runs CMD with a timeout, logs to logs/NAME.log, notes the result.
 step() {
   local name=$1 limit=$2; shift 2
@@ -155,6 +158,29 @@ say "vae-tch's graph captured without cuDNN's benchmark mode (train captures wit
 step bench-no-cudnn-benchmark 60 "$bin" bench --device cuda --data-dir "$data" --cuda-graph on \
   --cudnn-benchmark false --batch-size 32,256,1024 --steps 200
 grep "^|" "$out/logs/bench-no-cudnn-benchmark.log" >> "$report"
+
+say ""
+say "## Sweeps: the stacked step (issue 16)"
+say ""
+say "K seed models per step, batch 32: vae-tch's stack against K solo steps and PyTorch's vmap"
+say "ensemble, eager and in a whole-step CUDA graph (images/s over all models):"
+step bench-stack 150 scripts/bench.sh --device cuda --stack 1,4,16,64 --batch-size 32 --steps 100 \
+  --repeats 2 --data-dir "$data" --json "$out/bench-stack.json"
+sed -n '/^# /,$p' "$out/logs/bench-stack.log" >> "$report"
+say ""
+say "configs/sweeps/r-loss-fashion.toml (3 r_loss_factor x 2 seeds), 2 epochs, stacked and not:"
+for mode in on off; do
+  step "sweep-stack-$mode" 90 "$bin" sweep run configs/sweeps/r-loss-fashion.toml --device cuda \
+    --stack "$mode" --epochs 2 --data-dir "$data" --no-export --out "$work/sweep-$mode" -q
+  [ -f "$work/sweep-$mode/summary.csv" ] && { say '```'; cat "$work/sweep-$mode/summary.csv" >> "$report"; say '```'; }
+done
+cp "$work/sweep-on/compare-loss.png" "$out/sweep-compare-loss-gpu.png" 2>/dev/null
+say ""
+say "With real noise (scripts/stack-noise.sh: 6 seeds stacked against the same 6 alone):"
+step stack-noise 90 env VAE_TCH="$bin" scripts/stack-noise.sh --device cuda --epochs 2 --train-limit 60000
+say '```'
+cat "$out/logs/stack-noise.log" >> "$report"
+say '```'
 
 say ""
 say "## CUDA pytest tests (tests/python/test_cuda.py)"

@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use vae_tch::config::CudaGraphMode;
 use vae_tch::config::DatasetKind;
 use vae_tch::config::ResizeMode;
+use vae_tch::config::StackMode;
 use vae_tch::plot::grids::Spacing;
 use vae_tch::plot::run::Which;
 use vae_tch::plot::Format;
@@ -120,6 +121,15 @@ pub struct SweepRunArgs {
     /// Train more than 10,000 points.
     #[arg(long)]
     pub force: bool,
+    /// Train points of one shape (differing only in seed, r_loss_factor, Adam's settings) as
+    /// one stacked model: grouped convolutions and one Adam over all, each model with its own
+    /// numbers. auto: on CUDA, where it is many times faster; not on the CPU, where it is
+    /// slower than one point at a time.
+    #[arg(long, value_enum, default_value_t = StackMode::Auto)]
+    pub stack: StackMode,
+    /// The most models in one stack; a memory estimate may choose fewer, and says so.
+    #[arg(long, value_name = "K", default_value_t = 64)]
+    pub stack_max: usize,
     /// Do not write each point's export folder.
     #[arg(long)]
     pub no_export: bool,
@@ -264,6 +274,11 @@ pub struct BenchArgs {
     /// as train does; the eager step runs without it.
     #[arg(long, value_name = "true|false", default_value_t = true, action = clap::ArgAction::Set)]
     pub cudnn_benchmark: bool,
+    /// How many models each step trains: 1 is the single model, K > 1 K seed models stacked
+    /// into one step as a sweep trains them (repeat the flag or separate with commas, e.g.
+    /// --stack 1,4,16,64). Images per second count every model's images.
+    #[arg(long = "stack", value_delimiter = ',', default_values_t = [1])]
+    pub stacks: Vec<i64>,
     /// Also write the rows as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,

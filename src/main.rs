@@ -187,6 +187,9 @@ fn run_sweep(a: SweepRunArgs) -> Result<()> {
     if a.epochs == Some(0) {
         anyhow::bail!("--epochs 0: train at least one epoch");
     }
+    if a.stack_max == 0 {
+        anyhow::bail!("--stack-max 0: a stack holds at least one model");
+    }
     let (spec, file) = sweep::spec::load(&a.sweep, &overrides, a.force)?;
     let shard = sweep::shard::resolve(a.shard.as_deref(), a.shards, |k| std::env::var(k).ok())?;
     let out = a.out.clone().unwrap_or_else(|| {
@@ -204,6 +207,8 @@ fn run_sweep(a: SweepRunArgs) -> Result<()> {
         shard,
         quiet: a.quiet,
         export: !a.no_export,
+        stack: a.stack,
+        stack_max: a.stack_max,
     };
     if !a.quiet {
         let mine = (0..spec.points.len()).filter(|&i| shard.owns(i)).count();
@@ -425,6 +430,9 @@ fn run_bench(a: BenchArgs) -> Result<()> {
     if a.steps == 0 {
         anyhow::bail!("--steps 0: time at least one step");
     }
+    if let Some(&bad) = a.stacks.iter().find(|&&k| k < 1) {
+        anyhow::bail!("--stack {bad}: must be at least 1");
+    }
     let forms = match (a.cuda_graph, device.is_cuda()) {
         (CudaGraphMode::Off, _) | (CudaGraphMode::Auto, false) => vec![StepForm::Eager],
         (CudaGraphMode::On, false) => {
@@ -452,6 +460,7 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         channels_last: a.channels_last,
         flipped: a.flipped,
         cudnn_benchmark: a.cudnn_benchmark,
+        stacks: a.stacks.clone(),
     };
     eprintln!(
         "bench: {} training images of {} on {}",
@@ -459,19 +468,23 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         dir.display(),
         device::describe(device)
     );
-    println!("| trainer | batch | ms/step |");
-    println!("|---|---|---|");
+    println!("| trainer | batch | models | ms/step | images/s (all models) |");
+    println!("|---|---|---|---|---|");
     let rows = bench::run(&images, &cfg, |r| {
         println!(
-            "| {} | {} | {:.3} |",
-            r.trainer, r.batch_size, r.ms_per_step
+            "| {} | {} | {} | {:.3} | {:.0} |",
+            r.trainer,
+            r.batch_size,
+            r.models,
+            r.ms_per_step,
+            (r.batch_size * r.models) as f64 * 1000.0 / r.ms_per_step
         )
     });
     if let Some(path) = &a.json {
         let text = serde_json::to_string_pretty(&rows)?;
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     }
-    if rows.len() < cfg.batch_sizes.len() * cfg.forms.len() {
+    if rows.len() < cfg.batch_sizes.len() * cfg.forms.len() * cfg.stacks.len() {
         anyhow::bail!("some measurements failed (see above)");
     }
     Ok(())

@@ -8,6 +8,7 @@ use vae_tch::config::TrainConfig;
 use vae_tch::config::{CudaGraphMode, StepForm};
 use vae_tch::run::checkpoint;
 use vae_tch::train::cuda_graph::CudaGraph;
+use vae_tch::train::models::Solo;
 use vae_tch::train::optim::KerasAdam;
 use vae_tch::train::step::{StepData, TrainStep};
 
@@ -74,10 +75,11 @@ fn run_form_on(
         cfg.optim.clone(),
         idx.len() as i64,
     );
+    let solo = Solo::new(&m.vae);
     let data = StepData {
-        vae: &m.vae,
+        models: &solo,
         images: x,
-        r_loss_factor: 1000.0,
+        r_loss_factors: vec![1000.0],
         stream,
         cudnn_benchmark: true,
     };
@@ -113,7 +115,10 @@ fn the_graphed_step_trains_like_the_eager_step() {
     let (we, se, fe) = run_form(CudaGraphMode::Off, &x, &idx);
     let (wg, sg, fg) = run_form(CudaGraphMode::On, &x, &idx);
     assert_eq!((fe, fg), (StepForm::Eager, StepForm::CudaGraph));
-    let (le, lg) = (se.double_value(&[0]) / 300.0, sg.double_value(&[0]) / 300.0);
+    let (le, lg) = (
+        se.double_value(&[0, 0]) / 300.0,
+        sg.double_value(&[0, 0]) / 300.0,
+    );
     let mut worst = 0f64;
     for ((n, a), (_, b)) in we.iter().zip(&wg) {
         let d = f64::try_from((a - b).abs().max()).unwrap();
@@ -131,7 +136,7 @@ fn the_graphed_step_trains_like_the_eager_step() {
         true,
     );
     assert_eq!(fs, StepForm::CudaGraph);
-    let ls = ss.double_value(&[0]) / 300.0;
+    let ls = ss.double_value(&[0, 0]) / 300.0;
     eprintln!("streamed + graphed loss {ls:.5}");
     assert!(
         (le - ls).abs() / le < 1e-3,
@@ -163,13 +168,21 @@ fn a_graphed_run_trains_resumes_and_records_its_form() {
         }
     };
     let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
-    let rows = vae_tch::run::job::train(&job(&one, 3, false)).unwrap();
+    let rows = vae_tch::run::job::train(&job(&one, 3, false))
+        .unwrap()
+        .runs
+        .remove(0)
+        .rows;
     assert!(rows[2].train_loss < rows[0].train_loss, "{rows:?}");
     let cfg = checkpoint::read_config(&one).unwrap();
     assert_eq!(cfg.train.step_form, Some(StepForm::CudaGraph));
     assert_eq!(checkpoint::read_state(&one).unwrap().step, 3 * 13);
     vae_tch::run::job::train(&job(&two, 1, false)).unwrap();
-    let resumed = vae_tch::run::job::train(&job(&two, 3, true)).unwrap();
+    let resumed = vae_tch::run::job::train(&job(&two, 3, true))
+        .unwrap()
+        .runs
+        .remove(0)
+        .rows;
     let a = &rows[2];
     let b = resumed.last().unwrap();
     eprintln!(
@@ -180,4 +193,75 @@ fn a_graphed_run_trains_resumes_and_records_its_form() {
         (a.test_loss - b.test_loss).abs() / a.test_loss < 1e-3,
         "{a:?} vs {b:?}"
     );
+}
+
+/// A stack of 3 seed models (a sweep's group) for `idx`'s steps in `form`: each model's
+/// state and the loss sums `[3, 3]`.
+fn run_stack(form: CudaGraphMode, x: &Tensor, idx: &[Tensor]) -> (Vec<Tensor>, Tensor, StepForm) {
+    use vae_tch::model::stack::{Noise, StackedVae};
+    use vae_tch::train::models::{Models, Stack};
+    let cfg = TrainConfig::default();
+    let dev = x.device();
+    let parts: Vec<_> = (0..3)
+        .map(|s| vae_tch::model::build(&cfg, dev, s))
+        .collect();
+    let refs: Vec<&vae_tch::model::Vae> = parts.iter().map(|m| &m.vae).collect();
+    let stack = Stack {
+        model: StackedVae::new(&refs),
+        noise: Noise::Rows {
+            pool: 3,
+            rows: Tensor::arange(3, (Kind::Int64, dev)),
+        },
+    };
+    let mut lrs = vec![cfg.optim.clone(); 3];
+    lrs[1].learning_rate = 1e-3;
+    let opt = KerasAdam::stacked(stack.model.trainable(), lrs, Some(idx.len() as i64));
+    let data = StepData {
+        models: &stack,
+        images: x,
+        r_loss_factors: vec![100.0, 1000.0, 10000.0],
+        stream: false,
+        cudnn_benchmark: true,
+    };
+    let (mut step, warning) = TrainStep::new(data, opt, 32, form).unwrap();
+    assert_eq!(warning, None);
+    step.begin_epoch();
+    tch::manual_seed(8);
+    for (k, i) in idx.iter().enumerate() {
+        step.run(i, idx.get(k + 1)).unwrap();
+    }
+    let states = (0..3)
+        .map(|j| {
+            let s = stack.model_state(j).unwrap();
+            Tensor::cat(&s.iter().map(|(_, t)| t.view([-1])).collect::<Vec<_>>(), 0)
+        })
+        .collect();
+    (states, step.sums().copy(), step.form())
+}
+
+#[test]
+fn the_graphed_stack_trains_like_the_eager_stack() {
+    let _g = common::rng_lock();
+    let Some(dev) = cuda() else { return };
+    let (bytes, _) = common::synthetic_images(300, 4);
+    let x = (Tensor::from_slice(&bytes)
+        .view([300, 1, 28, 28])
+        .to_kind(Kind::Float)
+        / 255.0)
+        .to_device(dev);
+    tch::manual_seed(2);
+    let idx = vae_tch::data::batch::shuffled(300, 32, dev);
+    let (we, se, fe) = run_stack(CudaGraphMode::Off, &x, &idx);
+    let (wg, sg, fg) = run_stack(CudaGraphMode::On, &x, &idx);
+    assert_eq!((fe, fg), (StepForm::Eager, StepForm::CudaGraph));
+    for j in 0..3 {
+        let (le, lg) = (se.double_value(&[j, 0]), sg.double_value(&[j, 0]));
+        eprintln!("model {j}: eager loss sum {le:.3}, graphed {lg:.3}");
+        assert!(
+            (le - lg).abs() / le < 1e-3,
+            "model {j}: eager {le}, graphed {lg}"
+        );
+        let d = f64::try_from((&we[j as usize] - &wg[j as usize]).abs().max()).unwrap();
+        assert!(d < 1e-2, "model {j}: weights differ by {d}");
+    }
 }

@@ -258,6 +258,9 @@ fn the_folder_path_gives_the_idx_paths_tensors_and_losses() {
             force_data: false,
         })
         .unwrap()
+        .runs
+        .remove(0)
+        .rows
     };
     let from_folder = run(cfg.clone(), "folder-run");
     let mut idx_cfg = common::tiny_config(&idx_dir, 2, 32);

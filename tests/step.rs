@@ -6,6 +6,7 @@ mod common;
 use tch::{Device, Kind, Tensor};
 use vae_tch::config::TrainConfig;
 use vae_tch::config::{CudaGraphMode, StepForm};
+use vae_tch::train::models::Solo;
 use vae_tch::train::optim::KerasAdam;
 use vae_tch::train::step::{StepData, TrainStep};
 
@@ -52,10 +53,11 @@ fn the_eager_step_is_the_hand_written_loop_bit_for_bit() {
     let mut b = vae_tch::model::build(&cfg, Device::Cpu, 9);
     b.vae.set_channels_last(&b.vs);
     let opt_b = KerasAdam::new(b.vs.variables().into_iter().collect(), cfg.optim.clone());
+    let solo = Solo::new(&b.vae);
     let data = StepData {
-        vae: &b.vae,
+        models: &solo,
         images: &x,
-        r_loss_factor: 1000.0,
+        r_loss_factors: vec![1000.0],
         stream: false,
         cudnn_benchmark: true,
     };
@@ -67,7 +69,7 @@ fn the_eager_step_is_the_hand_written_loop_bit_for_bit() {
         step.run(i, None).unwrap();
     }
     assert!(
-        step.sums().equal(&want_sums),
+        step.sums().view([-1]).equal(&want_sums),
         "{:?} vs {:?}",
         step.sums(),
         want_sums
@@ -91,10 +93,11 @@ fn cuda_graph_on_is_refused_on_the_cpu_and_auto_is_eager() {
     ] {
         let m = vae_tch::model::build(&cfg, Device::Cpu, 1);
         let opt = KerasAdam::new(m.vs.variables().into_iter().collect(), cfg.optim.clone());
+        let solo = Solo::new(&m.vae);
         let data = StepData {
-            vae: &m.vae,
+            models: &solo,
             images: &x,
-            r_loss_factor: 1000.0,
+            r_loss_factors: vec![1000.0],
             stream: false,
             cudnn_benchmark: true,
         };

@@ -153,10 +153,91 @@ fn summary(dir: &Path) -> Vec<String> {
 
 #[test]
 fn two_shards_at_once_give_the_points_and_summary_of_one_process() {
+    shards_agree_with_one_process(&[]);
+}
+
+#[test]
+fn stacked_shards_agree_with_one_stacked_process_and_points_resume_alone() {
+    // Each shard trains its half of the one group as a stack of 2; the one process, a stack of
+    // 4. Each point draws its noise as its row of its whole group's draw, so the numbers agree.
+    let tmp = shards_agree_with_one_process(&["--stack", "on"]);
+    let point = tmp.path().join("two/points/r_loss_factor=1000,seed=2");
+    let cfg = vae_tch::run::checkpoint::read_config(&point).unwrap();
+    // One data order for the group, recorded: the point trained alone follows it.
+    assert_eq!(cfg.train.shuffle_seed, Some(1));
+    // A stacked point's checkpoint is a solo run's: train resumes it alone.
+    let o = vae_tch(
+        &[
+            "train",
+            "--resume",
+            point.to_str().unwrap(),
+            "--epochs",
+            "3",
+            "--device",
+            "cpu",
+            "--data-dir",
+            "data",
+            "-q",
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let m = vae_tch::run::metrics::read(&point.join("metrics.csv")).unwrap();
+    assert_eq!(m.iter().map(|r| r.epoch).collect::<Vec<_>>(), [1, 2, 3]);
+    assert!(m[2].test_loss.is_finite());
+}
+
+#[test]
+fn groups_split_by_shape_and_shards_cut_them_only_for_balance() {
+    use vae_tch::sweep::group::{chunks, groups};
+    use vae_tch::sweep::shard::Shard;
+    let mut cfgs = Vec::new();
+    for (latent, seed, factor) in [(2, 1, 100.0), (2, 2, 1000.0), (16, 1, 100.0), (2, 3, 1.0)] {
+        let mut c = vae_tch::config::TrainConfig::default();
+        c.model.latent_dim = latent;
+        c.train.seed = seed;
+        c.train.r_loss_factor = factor;
+        c.optim.learning_rate = 1e-4 * seed as f64;
+        cfgs.push(c);
+    }
+    let refs: Vec<_> = cfgs.iter().collect();
+    let g = groups(&refs);
+    assert_eq!(g, vec![vec![0, 1, 3], vec![2]]);
+    // Another batch size is another group.
+    cfgs[1].train.batch_size = 16;
+    let refs: Vec<_> = cfgs.iter().collect();
+    assert_eq!(groups(&refs).len(), 3);
+    // Shards take consecutive runs of the groups' points: [0, 1] and [3, 2] for two.
+    let shard = |i| Shard { index: i, count: 2 };
+    assert_eq!(shard(0).owned_of_groups(&g), [0, 1]);
+    assert_eq!(shard(1).owned_of_groups(&g), [3, 2]);
+    let all: Vec<usize> = (0..3)
+        .flat_map(|i| Shard { index: i, count: 3 }.owned_of_groups(&[vec![0, 1, 2, 3, 4, 5, 6]]))
+        .collect();
+    assert_eq!(all, [0, 1, 2, 3, 4, 5, 6]);
+    assert_eq!(
+        chunks(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 4),
+        [vec![1, 2, 3, 4], vec![5, 6, 7], vec![8, 9, 10]]
+    );
+    // The memory estimate caps a stack, and never below one model.
+    let seed = vae_tch::config::TrainConfig::default();
+    let each = vae_tch::sweep::group::bytes_per_model(&seed);
+    assert!(each > 1 << 20 && each < 1 << 30, "{each} bytes");
+    assert_eq!(
+        vae_tch::sweep::group::max_stack(&seed, Some(each * 5 + 1), 64),
+        5
+    );
+    assert_eq!(vae_tch::sweep::group::max_stack(&seed, Some(1), 64), 1);
+    assert_eq!(vae_tch::sweep::group::max_stack(&seed, None, 8), 8);
+}
+
+/// Runs the tiny sweep once in one process and once as two shards started at once (with
+/// `extra` flags), and checks they agree.
+fn shards_agree_with_one_process(extra: &[&str]) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     tiny_sweep(tmp.path());
     let o = vae_tch(
-        &[&RUN[..], &["--out", "one", "--epochs", "2"]].concat(),
+        &[&RUN[..], &["--out", "one", "--epochs", "2"], extra].concat(),
         tmp.path(),
     );
     assert!(o.status.success(), "{}", text(&o));
@@ -172,6 +253,7 @@ fn two_shards_at_once_give_the_points_and_summary_of_one_process() {
                     "--shard",
                     &format!("{i}/2"),
                 ])
+                .args(extra)
                 .current_dir(tmp.path())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -186,7 +268,27 @@ fn two_shards_at_once_give_the_points_and_summary_of_one_process() {
     let one = summary(&tmp.path().join("one"));
     assert_eq!(one.len(), 5, "{one:?}");
     assert!(one[1..].iter().all(|l| l.contains(",done,2,2,")), "{one:?}");
-    assert_eq!(one, summary(&tmp.path().join("two")));
+    let two = summary(&tmp.path().join("two"));
+    if extra.is_empty() {
+        assert_eq!(one, two);
+    } else {
+        // Stacks of other widths (4 models here, 2 per shard) run other float kernels: the
+        // same numbers up to float rounding.
+        assert_eq!(one.len(), two.len());
+        for (a, b) in one.iter().zip(&two) {
+            let (a, b): (Vec<&str>, Vec<&str>) = (a.split(',').collect(), b.split(',').collect());
+            assert_eq!(a.len(), b.len());
+            for (x, y) in a.iter().zip(&b) {
+                match (x.parse::<f64>(), y.parse::<f64>()) {
+                    (Ok(x), Ok(y)) => assert!(
+                        (x - y).abs() <= 1e-5 * x.abs().max(1e-3),
+                        "{x} against {y}:\n{one:?}\n{two:?}"
+                    ),
+                    _ => assert_eq!(x, y),
+                }
+            }
+        }
+    }
     // Every point folder is an ordinary run folder: the figure commands take it as it is.
     let point = tmp.path().join("two/points/r_loss_factor=100,seed=1");
     let o = vae_tch(
@@ -196,23 +298,34 @@ fn two_shards_at_once_give_the_points_and_summary_of_one_process() {
     assert!(o.status.success(), "{}", text(&o));
     // The same command again trains nothing.
     let o = vae_tch(
-        &[&RUN[..], &["--out", "two", "--epochs", "2"]].concat(),
+        &[&RUN[..], &["--out", "two", "--epochs", "2"], extra].concat(),
         tmp.path(),
     );
     assert!(
-        o.status.success() && !text(&o).contains("sweep: point"),
+        o.status.success() && !text(&o).contains(": point"),
         "{}",
         text(&o)
     );
+    tmp
 }
 
 #[test]
 fn a_killed_sweep_finishes_when_run_again_with_every_epoch_once() {
+    killed_sweep_finishes(&[]);
+}
+
+#[test]
+fn a_killed_stacked_sweep_finishes_when_run_again_with_every_epoch_once() {
+    killed_sweep_finishes(&["--stack", "on"]);
+}
+
+fn killed_sweep_finishes(extra: &[&str]) {
     let tmp = tempfile::tempdir().unwrap();
     tiny_sweep(tmp.path());
     let mut child = Command::new(env!("CARGO_BIN_EXE_vae-tch"))
         .args(RUN)
         .args(["--out", "k", "--epochs", "3"])
+        .args(extra)
         .current_dir(tmp.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -227,7 +340,7 @@ fn a_killed_sweep_finishes_when_run_again_with_every_epoch_once() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(tmp.path().join("k/report.md").is_file());
     let o = vae_tch(
-        &[&RUN[..], &["--out", "k", "--epochs", "3"]].concat(),
+        &[&RUN[..], &["--out", "k", "--epochs", "3"], extra].concat(),
         tmp.path(),
     );
     assert!(o.status.success(), "{}", text(&o));

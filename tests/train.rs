@@ -8,7 +8,12 @@ use std::path::Path;
 use tch::{Device, Tensor};
 use vae_tch::config::TrainConfig;
 use vae_tch::run::checkpoint::{self, TrainState};
-use vae_tch::run::job::{train, TrainJob};
+use vae_tch::run::job::TrainJob;
+
+/// Trains `job`; its rows.
+fn train(job: &TrainJob) -> anyhow::Result<Vec<vae_tch::run::metrics::EpochRow>> {
+    vae_tch::run::job::train(job).map(|mut done| done.runs.remove(0).rows)
+}
 use vae_tch::run::metrics;
 use vae_tch::train::optim::KerasAdam;
 
@@ -63,6 +68,33 @@ fn twenty_steps_lower_the_loss() {
     ))
     .unwrap_err();
     assert!(format!("{err:#}").contains("--resume"), "{err:#}");
+}
+
+#[test]
+fn a_finished_run_hands_its_model_and_test_images_on_in_memory() {
+    // What the figures and the export get straight from training equals what the run folder
+    // holds (so they need not read it back).
+    let _g = common::rng_lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    common::write_synthetic(&data, 24, 8);
+    let run = tmp.path().join("run");
+    let done =
+        vae_tch::run::job::train(&job(&run, common::tiny_config(&data, 2, 8), false)).unwrap();
+    let trained = &done.runs[0];
+    assert_eq!((trained.epochs, trained.rows.len()), (2, 2));
+    assert_eq!(done.test.len(), 8);
+    let saved = weights(&run.join("checkpoint/model.safetensors"));
+    let vars = trained.model.vs.variables();
+    assert_eq!(saved.len(), vars.len());
+    for (name, t) in &saved {
+        assert!(t.equal(&vars[name]), "{name}");
+    }
+    // And the model in memory is in the plain layout the export writes from.
+    assert_eq!(
+        trained.model.vae.encoder.layout,
+        vae_tch::model::Layout::default()
+    );
 }
 
 #[test]

@@ -12,7 +12,7 @@ use crate::interop::export;
 use crate::plot::run::{self as figures, RunData, Which};
 use crate::plot::Format;
 use crate::run::checkpoint;
-use crate::run::job::{self, TrainJob};
+use crate::run::job::{self, Finished, TrainJob};
 use crate::run::metrics::EpochRow;
 
 /// Everything `train` was asked, typed.
@@ -121,29 +121,42 @@ pub fn run(req: &TrainRequest) -> Result<Outcome> {
             eprintln!("  {d}");
         }
     }
-    let rows = job::train(&job)?;
-    if !rows.is_empty() {
-        finish(&job, req.export)?;
+    let mut done = job::train(&job)?;
+    if !done.runs[0].rows.is_empty() {
+        finish(&job, req.export, Some((&done, 0)))?;
     }
+    let rows = std::mem::take(&mut done.runs[0].rows);
     Ok(Outcome { job, rows })
 }
 
 /// After training: the loss curves and the test set's latent means, then, with `export`, the
-/// export folder (whose model card shows those figures).
-pub fn finish(job: &TrainJob, export: bool) -> Result<()> {
+/// export folder (whose model card shows those figures). `trained` is run j of a training that
+/// just ended (its model and test images in memory); without it, they are read from the run.
+pub fn finish(job: &TrainJob, export: bool, trained: Option<(&Finished, usize)>) -> Result<()> {
     figures::plot_loss(&job.run, None, false, Format::Png)?;
     let src = RunData {
         run: &job.run,
         data_dir: None,
         device: job.device,
     };
-    figures::latent_plot(
-        &src,
-        Which::Test,
-        job.config.data.test_limit,
-        None,
-        Format::Png,
-    )?;
+    match trained {
+        Some((done, j)) => figures::latent_plot_of(
+            &src,
+            &done.runs[j].model,
+            &done.test,
+            &done.classes,
+            Which::Test,
+            None,
+            Format::Png,
+        )?,
+        None => figures::latent_plot(
+            &src,
+            Which::Test,
+            job.config.data.test_limit,
+            None,
+            Format::Png,
+        )?,
+    };
     if !job.quiet {
         eprintln!(
             "figures: {}, {}",
@@ -153,8 +166,14 @@ pub fn finish(job: &TrainJob, export: bool) -> Result<()> {
     }
     if export {
         let out = export::default_dir(&job.run);
-        export::export(&job.run, &out, job.device)
-            .with_context(|| format!("exporting {}", job.run.display()))?;
+        match trained {
+            Some((done, j)) => {
+                let run = &done.runs[j];
+                export::export_loaded(&job.run, &out, &run.model, run.epochs)
+            }
+            None => export::export(&job.run, &out, job.device),
+        }
+        .with_context(|| format!("exporting {}", job.run.display()))?;
         if !job.quiet {
             eprintln!(
                 "exported TorchScript, safetensors and a model card to {}",

@@ -97,6 +97,31 @@ pub enum CudaGraphMode {
     Off,
 }
 
+/// `sweep run --stack`: whether points of one shape train as one stacked model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum StackMode {
+    /// Stacked on CUDA, where one step is launch-bound and a stack of 16 costs little more
+    /// than one model; one point at a time on the CPU, where a stack of 8 ran 1.3x slower than
+    /// 8 single steps in their faster layout (2 cores, 2026-12-02: 242 against 186 ms).
+    #[default]
+    Auto,
+    /// Stacked on any device.
+    On,
+    /// One point at a time.
+    Off,
+}
+
+impl StackMode {
+    /// Whether to stack on `device`.
+    pub fn stacks(self, device: tch::Device) -> bool {
+        match self {
+            StackMode::Auto => device.is_cuda(),
+            StackMode::On => true,
+            StackMode::Off => false,
+        }
+    }
+}
+
 /// The form that ran, recorded in the run's config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 pub mod kinds;
 pub mod overrides;
 
-pub use kinds::{CudaGraphMode, DatasetKind, ResizeMode, StepForm};
+pub use kinds::{CudaGraphMode, DatasetKind, ResizeMode, StackMode, StepForm};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -387,6 +387,11 @@ pub struct TrainingConfig {
     /// The seed's `r_loss_factor`: weight of the per-image mean squared error against the KL.
     pub r_loss_factor: f64,
     pub seed: u64,
+    /// The seed of the data order (each epoch's shuffle) [default: `seed`]. A sweep gives every
+    /// model of a stacked group the same one, so that the point trained alone from its config
+    /// sees the same batches in the same order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shuffle_seed: Option<u64>,
     /// Write reconstructions of test images every N epochs (and after the last); 0 turns it off.
     pub reconstruction_every: usize,
     /// CUDA graph or eager training steps on CUDA (`train --cuda-graph`).
@@ -396,6 +401,13 @@ pub struct TrainingConfig {
     pub step_form: Option<StepForm>,
 }
 
+impl TrainingConfig {
+    /// The seed each epoch's shuffle derives from (`crate::train::epoch_seed`).
+    pub fn data_seed(&self) -> u64 {
+        self.shuffle_seed.unwrap_or(self.seed)
+    }
+}
+
 impl Default for TrainingConfig {
     fn default() -> Self {
         TrainingConfig {
@@ -403,6 +415,7 @@ impl Default for TrainingConfig {
             batch_size: 32,
             r_loss_factor: 1000.0,
             seed: 42,
+            shuffle_seed: None,
             reconstruction_every: 20,
             cuda_graph: CudaGraphMode::Auto,
             step_form: None,

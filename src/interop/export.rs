@@ -93,12 +93,23 @@ fn sibling(dir: &Path, suffix: &str) -> PathBuf {
 pub fn export(run: &Path, out: &Path, device: Device) -> Result<Vec<PathBuf>, ExportError> {
     let loaded = checkpoint::load_model(run, device)?;
     let state = checkpoint::read_state(run)?;
+    export_loaded(run, out, &loaded, state.epoch)
+}
+
+/// The same for a model in memory after `epochs` epochs (a run that just trained: nothing read
+/// back but its figures, which the model card shows).
+pub fn export_loaded(
+    run: &Path,
+    out: &Path,
+    loaded: &crate::model::Loaded,
+    epochs: usize,
+) -> Result<Vec<PathBuf>, ExportError> {
     let partial = sibling(out, "partial");
     if partial.exists() {
         fs::remove_dir_all(&partial).map_err(io_err(&partial))?;
     }
     fs::create_dir_all(&partial).map_err(io_err(&partial))?;
-    let names = write_all(run, &partial, &loaded, state.epoch)?;
+    let names = write_all(run, &partial, loaded, epochs)?;
     // Swap the finished folder in: a crash leaves the old export, or the new one.
     let prev = sibling(out, "prev");
     if out.exists() {

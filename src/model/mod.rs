@@ -140,7 +140,7 @@ impl Layout {
 }
 
 /// `t` flipped in its last two dimensions when `flipped`, else `t` itself.
-fn flip_if(t: &Tensor, flipped: bool) -> Tensor {
+pub(crate) fn flip_if(t: &Tensor, flipped: bool) -> Tensor {
     if flipped {
         t.flip([-2, -1])
     } else {
@@ -616,8 +616,19 @@ impl Vae {
     /// Encode, sample z with eps ~ N(0, I) from torch's generator, decode; `train` is Keras's
     /// `training` flag (true in a training step, false in evaluation).
     pub fn forward(&self, x: &Tensor, train: bool) -> VaeOutput {
+        self.forward_noise(x, train, |mu| mu.randn_like())
+    }
+
+    /// The same with eps drawn by `eps` (given mu): how a sweep holds a model's noise to its
+    /// own row of a shared draw (`stack::Noise`).
+    pub fn forward_noise(
+        &self,
+        x: &Tensor,
+        train: bool,
+        eps: impl FnOnce(&Tensor) -> Tensor,
+    ) -> VaeOutput {
         let (mu, log_var) = self.encoder.forward_t(x, train);
-        let eps = mu.randn_like();
+        let eps = eps(&mu);
         self.decode_sample(mu, log_var, &eps, train)
     }
 

@@ -8,8 +8,84 @@
 //! models). Latents are `[K, B, L]`; images out are `[B, K, C, H, W]`. NCHW, unflipped.
 use tch::{Kind, Tensor};
 
-use super::{leaky_relu, BatchNorm, Conv, ConvTranspose, Layout, Vae};
+use super::{
+    channels_last, conv_t_padding, flip_if, leaky_relu, reparameterize, BatchNorm, Conv,
+    ConvTranspose, Layout, Vae,
+};
 use crate::config::VaeConfig;
+
+/// Where a stacked pass's random numbers (the latent noise, dropout's masks) come from.
+#[derive(Debug)]
+pub enum Noise {
+    /// Fresh draws for the K models.
+    Fresh,
+    /// One draw for `pool` models, of which model j takes row `rows[j]` (int64 `[K]`, on the
+    /// model's device): a model's noise is then the same whichever models share its stack, so
+    /// a sweep gives the same numbers however its groups are split (over shards, or to fit in
+    /// memory). It costs drawing the pool's noise, `pool / K` times a stack's own.
+    Rows { pool: i64, rows: Tensor },
+}
+
+impl Noise {
+    /// Standard normal noise of `shape` `[K, ...]`.
+    pub fn randn(&self, shape: &[i64], like: &Tensor) -> Tensor {
+        self.draw(shape, like, |s, o| Tensor::randn(s, o))
+    }
+
+    /// Uniform [0, 1) noise of `shape` `[K, ...]`.
+    fn rand(&self, shape: &[i64], like: &Tensor) -> Tensor {
+        self.draw(shape, like, |s, o| Tensor::rand(s, o))
+    }
+
+    fn draw(
+        &self,
+        shape: &[i64],
+        like: &Tensor,
+        f: fn(&[i64], (Kind, tch::Device)) -> Tensor,
+    ) -> Tensor {
+        let opts = (like.kind(), like.device());
+        match self {
+            Noise::Fresh => f(shape, opts),
+            Noise::Rows { pool, rows } => {
+                let mut s = shape.to_vec();
+                s[0] = *pool;
+                f(&s, opts).index_select(0, rows)
+            }
+        }
+    }
+}
+
+/// Whether a stacked tensor of `name` holds the K models on a new first axis (the Dense
+/// layers), rather than side by side along its first axis (convolutions, BatchNorm).
+fn on_new_axis(name: &str) -> bool {
+    let name = name.trim_start_matches("m.").trim_start_matches("v.");
+    name.starts_with("encoder.mu.")
+        || name.starts_with("encoder.log_var.")
+        || name.starts_with("decoder.fc.")
+}
+
+/// Model `j`'s part (of `k`) of the stacked tensor `t` of `name` (a state dict key, or an
+/// optimizer's `m.<key>` / `v.<key>`): a contiguous copy of the solo tensor.
+pub fn part(name: &str, t: &Tensor, j: i64, k: i64) -> Tensor {
+    let t = t.detach();
+    if on_new_axis(name) {
+        t.get(j).contiguous()
+    } else {
+        let n = t.size()[0] / k;
+        t.narrow(0, j * n, n).contiguous()
+    }
+}
+
+/// The stacked tensor of `name` from the K models' solo tensors (the inverse of `part`).
+pub fn join(name: &str, parts: &[Tensor]) -> Tensor {
+    tch::no_grad(|| {
+        if on_new_axis(name) {
+            Tensor::stack(parts, 0)
+        } else {
+            Tensor::cat(parts, 0)
+        }
+    })
+}
 
 /// Dense layers of K models: weight `[K, out, in]`, bias `[K, out]`.
 #[derive(Debug)]
@@ -71,6 +147,8 @@ pub struct StackedVae {
     pub fc: StackedDense,
     pub deconvs: Vec<ConvTranspose>,
     pub dec_bns: Vec<BatchNorm>,
+    /// How the convolutions run (`set_channels_last`, `set_flipped`).
+    pub layout: Layout,
 }
 
 impl StackedVae {
@@ -133,6 +211,48 @@ impl StackedVae {
             convs,
             deconvs,
             config,
+            layout: Layout::default(),
+        }
+    }
+
+    /// Runs the convolutions channels-last, as the solo model does on the CPU
+    /// (`Vae::set_channels_last`): puts the 4-D weights in that order (before the optimizer
+    /// takes them) and feeds the convolutions channels-last maps. The same numbers up to float
+    /// rounding.
+    pub fn set_channels_last(&mut self) {
+        tch::no_grad(|| {
+            let weights = self
+                .convs
+                .iter()
+                .map(|c| &c.weight)
+                .chain(self.deconvs.iter().map(|d| &d.weight));
+            for w in weights {
+                w.shallow_clone().set_data(&channels_last(w));
+            }
+        });
+        self.layout.channels_last = true;
+    }
+
+    /// Runs the convolutions on spatially flipped maps, as the solo model does
+    /// (`Vae::set_flipped`: Keras's padding becomes torch's symmetric one). The maps are
+    /// flipped back before the Dense layers and after the decoder. False, and nothing changed,
+    /// where a transposed conv has no exact flipped form.
+    pub fn set_flipped(&mut self) -> bool {
+        let ok = self
+            .deconvs
+            .iter()
+            .all(|d| conv_t_padding(d.weight.size()[2], d.stride, true).is_some());
+        self.layout.flipped = ok;
+        ok
+    }
+
+    /// Maps `x` (unflipped, NCHW) in the layout: flipped, channels-last.
+    fn in_layout(&self, x: Tensor) -> Tensor {
+        let x = flip_if(&x, self.layout.flipped);
+        if self.layout.channels_last {
+            channels_last(&x)
+        } else {
+            x
         }
     }
 
@@ -168,88 +288,134 @@ impl StackedVae {
     /// Model `j`'s state dict (its slices of every tensor, moving statistics included), under
     /// the solo model's keys.
     pub fn model_state(&self, j: i64) -> Vec<(String, Tensor)> {
-        let k = self.k;
-        let slice = |t: &Tensor| {
-            let n = t.size()[0] / k;
-            t.narrow(0, j * n, n).detach().copy()
-        };
         let mut out: Vec<(String, Tensor)> = self
             .trainable()
             .into_iter()
             .map(|(name, t)| {
-                let part = if name.starts_with("encoder.mu")
-                    || name.starts_with("encoder.log_var")
-                    || name.starts_with("decoder.fc")
-                {
-                    t.get(j).detach().copy()
-                } else {
-                    slice(&t)
-                };
-                (name, part)
+                let p = part(&name, &t, j, self.k);
+                (name, p)
             })
             .collect();
+        for (name, t) in self.buffers() {
+            let p = part(&name, &t, j, self.k);
+            out.push((name, p));
+        }
+        out
+    }
+
+    /// BatchNorm's moving statistics by name, which training updates.
+    pub fn buffers(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
         for (prefix, bns) in [("encoder", &self.enc_bns), ("decoder", &self.dec_bns)] {
             for (i, b) in bns.iter().enumerate() {
-                out.push((
-                    format!("{prefix}.bn{}.running_mean", i + 1),
-                    slice(&b.running_mean),
-                ));
-                out.push((
-                    format!("{prefix}.bn{}.running_var", i + 1),
-                    slice(&b.running_var),
-                ));
+                let name = |what: &str| format!("{prefix}.bn{}.{what}", i + 1);
+                out.push((name("running_mean"), b.running_mean.shallow_clone()));
+                out.push((name("running_var"), b.running_var.shallow_clone()));
             }
         }
         out
     }
 
-    fn block(&self, h: Tensor, bn: Option<&BatchNorm>, train: bool) -> Tensor {
+    /// The stacked model's first parameter's device.
+    pub fn device(&self) -> tch::Device {
+        self.mu.weight.device()
+    }
+
+    /// Every model's forward pass with `noise`: (reconstructions `[B, K, C, H, W]`, mu,
+    /// log_var `[K, B, L]`).
+    pub fn forward(&self, x: &Tensor, train: bool, noise: &Noise) -> (Tensor, Tensor, Tensor) {
+        let (mu, log_var) = self.encode_with(x, train, noise);
+        let eps = noise.randn(&mu.size(), &mu);
+        let z = reparameterize(&mu, &log_var, &eps);
+        let recon = self.decode_with(&z, train, noise);
+        (recon, mu, log_var)
+    }
+
+    fn block(&self, h: Tensor, bn: Option<&BatchNorm>, train: bool, noise: &Noise) -> Tensor {
         let h = match bn {
             Some(bn) => bn.forward(&h, train),
             None => h,
         };
         let h = leaky_relu(&h, self.config.leaky_relu_slope);
-        if self.config.use_dropout {
-            h.dropout(self.config.dropout_rate, train)
-        } else {
-            h
+        if !self.config.use_dropout || !train {
+            return h;
+        }
+        let rate = self.config.dropout_rate;
+        match noise {
+            Noise::Fresh => h.dropout(rate, train),
+            Noise::Rows { .. } => {
+                // Each model's own mask `[B, c, h, w]`, drawn as its row of the pool's.
+                let s = h.size();
+                let (b, c) = (s[0], s[1] / self.k);
+                let keep = noise
+                    .rand(&[self.k, b, c, s[2], s[3]], &h)
+                    .ge(rate)
+                    .transpose(0, 1)
+                    .reshape([b, self.k * c, s[2], s[3]])
+                    .to_kind(h.kind());
+                h * keep * (1.0 / (1.0 - rate))
+            }
         }
     }
 
     /// Images `[B, C, H, W]` -> every model's (mu, log_var), each `[K, B, L]`.
     pub fn encode(&self, x: &Tensor, train: bool) -> (Tensor, Tensor) {
-        let mut h = x.shallow_clone();
+        self.encode_with(x, train, &Noise::Fresh)
+    }
+
+    fn encode_with(&self, x: &Tensor, train: bool, noise: &Noise) -> (Tensor, Tensor) {
+        let mut h = self.in_layout(x.shallow_clone());
         for (i, conv) in self.convs.iter().enumerate() {
-            h = conv.forward(&h, Layout::default());
-            h = self.block(h, self.enc_bns.get(i), train);
+            h = conv.forward(&h, self.layout);
+            h = self.block(h, self.enc_bns.get(i), train, noise);
         }
         let b = h.size()[0];
-        // [B, K * c, h, w] -> [K, B, c * h * w]: each model's (c, h, w) flatten.
-        let h = h.view([b, self.k, -1]).transpose(0, 1);
+        // [B, K * c, h, w] -> [K, B, c * h * w]: each model's (c, h, w) flatten (channels-last
+        // maps are copied to that order first, whatever K is).
+        let h = flip_if(&h, self.layout.flipped)
+            .contiguous()
+            .view([b, self.k, -1])
+            .transpose(0, 1);
         (self.mu.forward(&h), self.log_var.forward(&h))
     }
 
     /// Latents `[K, B, L]` -> every model's images `[B, K, C, H, W]`.
     pub fn decode(&self, z: &Tensor, train: bool) -> Tensor {
+        self.decode_with(z, train, &Noise::Fresh)
+    }
+
+    fn decode_with(&self, z: &Tensor, train: bool, noise: &Noise) -> Tensor {
         let [c, h, w] = self.config.shape_before_flattening();
         let b = z.size()[1];
         // [K, B, c * h * w] -> [B, K * c, h, w]. A copying transpose: a plain one would be a
         // free view at K = 1 and a copy at K > 1, another autograd graph.
-        let mut x = self
-            .fc
-            .forward(z)
-            .transpose_copy(0, 1)
-            .view([b, self.k * c, h, w]);
+        let mut x =
+            self.in_layout(
+                self.fc
+                    .forward(z)
+                    .transpose_copy(0, 1)
+                    .view([b, self.k * c, h, w]),
+            );
         let last = self.deconvs.len() - 1;
         for (i, deconv) in self.deconvs.iter().enumerate() {
-            x = deconv.forward(&x, Layout::default());
+            x = deconv.forward(&x, self.layout);
             if i == last {
                 x = x.sigmoid();
                 break;
             }
-            x = self.block(x, self.dec_bns.get(i), train);
+            x = self.block(x, self.dec_bns.get(i), train, noise);
         }
         let [ci, hi, wi] = self.config.input_shape;
+        let x = flip_if(&x, self.layout.flipped);
+        let x = if self.layout.channels_last {
+            // Into NCHW by a copy at every K: `contiguous` would copy at K > 1 but not at K = 1
+            // with one channel (both layouts at once), another autograd graph.
+            let mut out = Tensor::empty(x.size(), (x.kind(), x.device()));
+            out.copy_(&x);
+            out
+        } else {
+            x
+        };
         x.view([b, self.k, ci, hi, wi])
     }
 }

@@ -99,6 +99,19 @@ pub fn latent_plot(
     let loaded = src.model()?;
     let (split, classes) = src.split_and_classes(&loaded, which)?;
     let split = split.limit(limit);
+    latent_plot_of(src, &loaded, &split, &classes, which, out, format)
+}
+
+/// The same for a model and split in memory (a run that just trained: nothing read back).
+pub fn latent_plot_of(
+    src: &RunData,
+    loaded: &Loaded,
+    split: &Split,
+    classes: &[String],
+    which: Which,
+    out: Option<&Path>,
+    format: Format,
+) -> Result<PathBuf> {
     if split.is_empty() {
         bail!(
             "the {} split of run {} has no images to plot (--split {})",

@@ -170,13 +170,7 @@ pub fn set_weights(
 /// Writes the variables of `vs` under their names, as contiguous tensors whatever their memory
 /// order (safetensors stores only contiguous data; training may run channels-last).
 pub fn save_weights(vs: &nn::VarStore, path: &Path) -> Result<(), CheckpointError> {
-    let mut named: Vec<(String, tch::Tensor)> = vs
-        .variables()
-        .into_iter()
-        .map(|(name, t)| (name, t.detach().contiguous()))
-        .collect();
-    named.sort_by(|a, b| a.0.cmp(&b.0));
-    tch::Tensor::write_safetensors(&named, path).map_err(|cause| CheckpointError::Tch {
+    tch::Tensor::write_safetensors(&weights_of(vs), path).map_err(|cause| CheckpointError::Tch {
         path: path.to_path_buf(),
         cause,
     })
@@ -189,6 +183,32 @@ pub fn save(
     opt: &KerasAdam,
     state: &TrainState,
 ) -> Result<(), CheckpointError> {
+    save_named(run, &weights_of(vs), &opt.state_tensors(), state)
+}
+
+/// The variables of `vs` by name, sorted, as contiguous tensors.
+fn weights_of(vs: &nn::VarStore) -> Vec<(String, tch::Tensor)> {
+    let mut named: Vec<(String, tch::Tensor)> = vs
+        .variables()
+        .into_iter()
+        .map(|(name, t)| (name, t.detach().contiguous()))
+        .collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    named
+}
+
+/// The same from named tensors: the model's state dict and the optimizer's m and v
+/// (`KerasAdam::state_tensors`' names), as a stacked model's part gives them.
+pub fn save_named(
+    run: &Path,
+    weights: &[(String, tch::Tensor)],
+    optimizer: &[(String, tch::Tensor)],
+    state: &TrainState,
+) -> Result<(), CheckpointError> {
+    let tch_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |cause| CheckpointError::Tch { path, cause }
+    };
     let dir = run.join(CHECKPOINT_DIR);
     let partial = run.join(format!("{CHECKPOINT_DIR}.partial"));
     let prev = run.join(format!("{CHECKPOINT_DIR}.prev"));
@@ -197,12 +217,9 @@ pub fn save(
     }
     fs::create_dir_all(&partial).map_err(io(&partial))?;
     let model = partial.join(MODEL_FILE);
-    save_weights(vs, &model)?;
+    tch::Tensor::write_safetensors(weights, &model).map_err(tch_err(&model))?;
     let optim = partial.join(OPTIMIZER_FILE);
-    opt.save(&optim).map_err(|cause| CheckpointError::Tch {
-        path: optim.clone(),
-        cause,
-    })?;
+    tch::Tensor::write_safetensors(optimizer, &optim).map_err(tch_err(&optim))?;
     let state_path = partial.join(STATE_FILE);
     let text = toml::to_string(state).expect("TrainState serializes");
     fs::write(&state_path, text).map_err(io(&state_path))?;

@@ -11,13 +11,15 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use tch::Device;
 
+use super::group;
 use super::shard::Shard;
 use super::spec::{value_text, Point, Sweep, SweepFile};
 use crate::commands::train::finish;
 use crate::config::overrides::differences;
+use crate::config::StackMode;
 use crate::interop::export;
 use crate::run::checkpoint::{self, CONFIG_FILE, METRICS_FILE};
-use crate::run::job::{self, TrainJob};
+use crate::run::job::{self, Stacking, TrainJob};
 use crate::run::lock::{LockError, RunLock};
 use crate::run::metrics;
 use crate::train::Interrupted;
@@ -48,6 +50,10 @@ pub struct SweepRun {
     pub quiet: bool,
     /// Write each point's export folder.
     pub export: bool,
+    /// Train a group's points as one stacked model (crate::sweep::group).
+    pub stack: StackMode,
+    /// The most models in one stack (the memory estimate may allow fewer).
+    pub stack_max: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -84,12 +90,13 @@ fn held(dir: &Path) -> bool {
     dir.is_dir() && matches!(RunLock::acquire(dir), Err(LockError::Busy { .. }))
 }
 
-/// A point's status on disk.
+/// A point's status on disk. A point whose epochs are all done is done, even while a process
+/// holds it to draw its figures (or another process's status probe holds it for a moment).
 pub fn status(dir: &Path, epochs: usize) -> Status {
-    if held(dir) {
-        Status::Running
-    } else if epochs_done(dir) >= epochs {
+    if epochs_done(dir) >= epochs {
         Status::Done
+    } else if held(dir) {
+        Status::Running
     } else if dir.join(FAILED_FILE).is_file() {
         Status::Failed
     } else {
@@ -111,6 +118,25 @@ pub struct Outcome {
     pub busy: Vec<String>,
     /// (point, error) of the points that failed here.
     pub failed: Vec<(String, String)>,
+}
+
+impl Outcome {
+    /// What became of `point` (in `dir`): trained, held by another process, or failed (its
+    /// `FAILED` file gets the error, and a warning says it).
+    fn record(&mut self, point: &Point, dir: &Path, done: Result<()>) {
+        match done {
+            Ok(()) => self.trained.push(point.name.clone()),
+            Err(e) if matches!(e.downcast_ref::<LockError>(), Some(LockError::Busy { .. })) => {
+                self.busy.push(point.name.clone())
+            }
+            Err(e) => {
+                let message = format!("{e:#}");
+                eprintln!("warning: sweep point {} failed: {message}", point.name);
+                let _ = std::fs::write(dir.join(FAILED_FILE), &message);
+                self.failed.push((point.name.clone(), message));
+            }
+        }
+    }
 }
 
 /// Checks that no existing point folder was trained with other settings than the sweep now asks
@@ -146,13 +172,18 @@ pub fn run(sweep: &Sweep, file: &SweepFile, opts: &SweepRun) -> Result<Outcome> 
     let sweep_file = out.join(SWEEP_FILE);
     crate::util::fsutil::write_atomic(&sweep_file, sweep.to_toml(file).as_bytes())
         .with_context(|| format!("writing {}", sweep_file.display()))?;
+    let mut outcome = Outcome::default();
+    if opts.stack.stacks(opts.device) {
+        run_stacked(sweep, opts, &mut outcome)?;
+        write_summary(sweep, out)?;
+        return Ok(outcome);
+    }
     // This shard's points first, then the rest (points left behind, or not yet started).
     let (mine, others): (Vec<(usize, &Point)>, Vec<(usize, &Point)>) = sweep
         .points
         .iter()
         .enumerate()
         .partition(|(i, _)| opts.shard.owns(*i));
-    let mut outcome = Outcome::default();
     let total = sweep.points.len();
     for (helping, (i, point)) in mine
         .into_iter()
@@ -177,45 +208,205 @@ pub fn run(sweep: &Sweep, file: &SweepFile, opts: &SweepRun) -> Result<Outcome> 
             eprintln!("sweep: point {}/{total}: {}", i + 1, point.name);
         }
         match train_point(point, &dir, opts) {
-            Ok(()) => outcome.trained.push(point.name.clone()),
             Err(e) if e.downcast_ref::<Interrupted>().is_some() => return Err(e),
-            Err(e) if matches!(e.downcast_ref::<LockError>(), Some(LockError::Busy { .. })) => {
-                outcome.busy.push(point.name.clone())
-            }
-            Err(e) => {
-                let message = format!("{e:#}");
-                eprintln!("warning: sweep point {} failed: {message}", point.name);
-                let _ = std::fs::write(dir.join(FAILED_FILE), &message);
-                outcome.failed.push((point.name.clone(), message));
-            }
+            done => outcome.record(point, &dir, done),
         }
     }
     write_summary(sweep, out)?;
     Ok(outcome)
 }
 
-/// One point: trained (or resumed) into `dir` by the same job as `train`, then its figures and
-/// export.
-fn train_point(point: &Point, dir: &Path, opts: &SweepRun) -> Result<()> {
-    let _ = std::fs::remove_file(dir.join(FAILED_FILE));
-    let job = TrainJob {
+/// What a point needs from this process: nothing, only its figures and export, or training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Need {
+    Nothing,
+    Finish,
+    Train,
+}
+
+fn need(dir: &Path, point: &Point, helping: bool, opts: &SweepRun) -> (Need, Status) {
+    let status = status(dir, point.config.train.epochs);
+    let need = match status {
+        Status::Done if !opts.export || finished_extras(dir) => Need::Nothing,
+        Status::Done => Need::Finish,
+        Status::Running => Need::Nothing,
+        Status::Failed if helping => Need::Nothing,
+        Status::Failed | Status::Pending => Need::Train,
+    };
+    (need, status)
+}
+
+/// The stacked sweep: per group, this shard's points first (`Shard::owned_of_groups`), then
+/// any other that no process holds; the points to train that stand at the same epoch train as
+/// stacks of at most the memory estimate's size, each point drawing its noise as its row of its
+/// whole group's.
+fn run_stacked(sweep: &Sweep, opts: &SweepRun, outcome: &mut Outcome) -> Result<()> {
+    let out = &opts.out;
+    let configs: Vec<&crate::config::TrainConfig> =
+        sweep.points.iter().map(|p| &p.config).collect();
+    let groups = group::groups(&configs);
+    let mine: std::collections::HashSet<usize> =
+        opts.shard.owned_of_groups(&groups).into_iter().collect();
+    let budget = group::memory_budget(opts.device);
+    let total = sweep.points.len();
+    for helping in [false, true] {
+        for g in &groups {
+            let first = &sweep.points[g[0]].config;
+            let max = group::max_stack(first, budget, opts.stack_max);
+            // Points to train, by the epoch they stand at.
+            let mut by_epoch: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+            for &i in g.iter().filter(|i| mine.contains(i) != helping) {
+                let point = &sweep.points[i];
+                let dir = point_dir(out, point);
+                match need(&dir, point, helping, opts) {
+                    (Need::Nothing, Status::Running) => outcome.busy.push(point.name.clone()),
+                    (Need::Nothing, _) => {}
+                    (Need::Finish, _) => finish_point(point, &dir, opts, outcome, None),
+                    (Need::Train, _) => by_epoch.entry(epochs_done(&dir)).or_default().push(i),
+                }
+            }
+            for (_, ready) in by_epoch {
+                if ready.len() > max && !opts.quiet {
+                    eprintln!(
+                        "sweep: {} points of one shape; about {} MB each, so stacks of at most {max} (--stack-max {})",
+                        ready.len(),
+                        group::bytes_per_model(first) >> 20,
+                        opts.stack_max
+                    );
+                }
+                for chunk in group::chunks(&ready, max) {
+                    train_stack(sweep, g, chunk, total, opts, outcome)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Trains `chunk` (indices of points of group `g`) as one stack, then finishes each point. A
+/// point that another process took meanwhile is left to it and the rest tried again.
+fn train_stack(
+    sweep: &Sweep,
+    g: &[usize],
+    mut chunk: Vec<usize>,
+    total: usize,
+    opts: &SweepRun,
+    outcome: &mut Outcome,
+) -> Result<()> {
+    let out = &opts.out;
+    while !chunk.is_empty() {
+        let points: Vec<&Point> = chunk.iter().map(|&i| &sweep.points[i]).collect();
+        if !opts.quiet {
+            let names: Vec<String> = chunk
+                .iter()
+                .map(|&i| format!("{}/{total}: {}", i + 1, sweep.points[i].name))
+                .collect();
+            eprintln!(
+                "sweep: {} stacked: point {}",
+                points.len(),
+                names.join(", point ")
+            );
+        }
+        let jobs: Vec<TrainJob> = points
+            .iter()
+            .map(|p| {
+                let dir = point_dir(out, p);
+                let _ = std::fs::remove_file(dir.join(FAILED_FILE));
+                point_job(p, &dir, opts)
+            })
+            .collect();
+        let stacking = Stacking {
+            pool: g.len() as i64,
+            rows: chunk
+                .iter()
+                .map(|i| g.iter().position(|j| j == i).expect("a group's point") as i64)
+                .collect(),
+        };
+        match job::train_group(&jobs, Some(&stacking)) {
+            Ok(done) => {
+                for (j, (p, job)) in points.iter().zip(&jobs).enumerate() {
+                    finish_point(p, &job.run, opts, outcome, Some((&done, j)));
+                }
+                return Ok(());
+            }
+            Err(e) if e.downcast_ref::<Interrupted>().is_some() => return Err(e),
+            Err(e) if matches!(e.downcast_ref::<LockError>(), Some(LockError::Busy { .. })) => {
+                // Leave the taken points to their process; try the others again.
+                let before = chunk.len();
+                chunk.retain(|&i| {
+                    let p = &sweep.points[i];
+                    let held = held(&point_dir(out, p));
+                    if held {
+                        outcome.busy.push(p.name.clone());
+                    }
+                    !held
+                });
+                if chunk.len() == before {
+                    return Err(e);
+                }
+            }
+            Err(e) => {
+                let message = format!("{e:#}");
+                for p in &points {
+                    outcome.record(p, &point_dir(out, p), Err(anyhow::anyhow!("{message}")));
+                }
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A point's figures and export (after its training; from memory when it just trained),
+/// recorded in `outcome`.
+fn finish_point(
+    point: &Point,
+    dir: &Path,
+    opts: &SweepRun,
+    outcome: &mut Outcome,
+    trained: Option<(&job::Finished, usize)>,
+) {
+    let job = point_job(point, dir, opts);
+    let done = RunLock::acquire(dir)
+        .map_err(anyhow::Error::from)
+        .and_then(|_lock| {
+            if opts.export && finished_extras(dir) {
+                return Ok(());
+            }
+            finish(&job, opts.export, trained)
+        });
+    outcome.record(point, dir, done);
+}
+
+/// The job that trains (or resumes) `point` in `dir`.
+fn point_job(point: &Point, dir: &Path, opts: &SweepRun) -> TrainJob {
+    TrainJob {
         run: dir.to_path_buf(),
         config: point.config.clone(),
         resume: dir.join(CONFIG_FILE).is_file(),
         device: opts.device,
         quiet: opts.quiet,
         force_data: false,
-    };
-    if epochs_done(dir) < point.config.train.epochs {
-        job::train(&job)?;
     }
+}
+
+/// One point: trained (or resumed) into `dir` by the same job as `train`, then its figures and
+/// export.
+fn train_point(point: &Point, dir: &Path, opts: &SweepRun) -> Result<()> {
+    let _ = std::fs::remove_file(dir.join(FAILED_FILE));
+    let job = point_job(point, dir, opts);
+    let done = if epochs_done(dir) < point.config.train.epochs {
+        Some(job::train(&job)?)
+    } else {
+        None
+    };
     // The figures and the export under the point's lock too: another process that finds the
     // point trained but not finished must not write the same export folder at the same time.
     let _lock = RunLock::acquire(dir)?;
     if opts.export && finished_extras(dir) {
         return Ok(());
     }
-    finish(&job, opts.export)
+    finish(&job, opts.export, done.as_ref().map(|d| (d, 0)))
 }
 
 /// One row of summary.csv.

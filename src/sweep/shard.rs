@@ -20,6 +20,19 @@ impl Shard {
     }
 }
 
+impl Shard {
+    /// The points this shard owns when the sweep trains stacked: the groups' points in order,
+    /// cut into `count` consecutive runs as even as can be (sizes differ by at most one), so a
+    /// group is split only where the balance needs it (at most `count - 1` cuts).
+    pub fn owned_of_groups(&self, groups: &[Vec<usize>]) -> Vec<usize> {
+        let order: Vec<usize> = groups.concat();
+        let (base, extra) = (order.len() / self.count, order.len() % self.count);
+        let start = self.index * base + self.index.min(extra);
+        let len = base + usize::from(self.index < extra);
+        order[start..start + len].to_vec()
+    }
+}
+
 impl std::fmt::Display for Shard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.index, self.count)

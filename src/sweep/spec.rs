@@ -317,6 +317,12 @@ fn resolve(
     flagged
         .validate()
         .map_err(|e| bad("the base config".into(), e.to_string()))?;
+    // One data order per group of stackable points (crate::sweep::group).
+    let mut configs: Vec<TrainConfig> = points.iter().map(|p| p.config.clone()).collect();
+    super::group::assign_shuffle_seeds(&mut configs);
+    for (p, c) in points.iter_mut().zip(configs) {
+        p.config = c;
+    }
     Ok(Sweep {
         path: path.to_path_buf(),
         base: flagged,

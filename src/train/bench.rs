@@ -11,7 +11,9 @@ use tch::{Device, Kind, Tensor};
 
 use crate::config::TrainConfig;
 use crate::config::{CudaGraphMode, StepForm};
+use crate::model::stack::{Noise, StackedVae};
 use crate::model::Layout;
+use crate::train::models::{Models, Solo, Stack};
 use crate::train::optim::KerasAdam;
 use crate::train::step::{StepData, TrainStep};
 
@@ -30,12 +32,16 @@ pub struct BenchConfig {
     /// Capture the CUDA graph with cuDNN's benchmark mode (`StepData::cudnn_benchmark`; train
     /// does).
     pub cudnn_benchmark: bool,
+    /// How many models to time stacked into one step (1: the single model, in its layout).
+    pub stacks: Vec<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchRow {
     pub trainer: String,
     pub batch_size: i64,
+    /// Models trained by each step (K of a stack).
+    pub models: i64,
     pub steps: usize,
     pub ms_per_step: f64,
 }
@@ -55,8 +61,8 @@ fn layout(cfg: &BenchConfig, form: StepForm) -> Layout {
     }
 }
 
-/// Times one form at one batch size.
-fn time_form(images: &Tensor, form: StepForm, bs: i64, cfg: &BenchConfig) -> Result<f64> {
+/// Times one form at one batch size, for one model or `k` stacked.
+fn time_form(images: &Tensor, form: StepForm, bs: i64, k: i64, cfg: &BenchConfig) -> Result<f64> {
     let n = images.size()[0];
     if n < bs {
         bail!("{n} images are fewer than one batch of {bs}");
@@ -64,18 +70,49 @@ fn time_form(images: &Tensor, form: StepForm, bs: i64, cfg: &BenchConfig) -> Res
     let total = (cfg.warm_up + cfg.steps) as i64;
     let mut config = TrainConfig::default();
     config.train.batch_size = bs as usize;
-    let mut model = crate::model::build(&config, cfg.device, cfg.seed);
-    model.vae.set_layout(&model.vs, layout(cfg, form));
-    let params = model.trainable();
-    let opt = if cfg.device.is_cuda() {
-        KerasAdam::with_device_scalars(params, config.optim.clone(), total)
+    let capacity = cfg.device.is_cuda().then_some(total);
+    let mut solo = Vec::new();
+    let (models, opt): (Box<dyn Models + '_>, KerasAdam);
+    if k == 1 {
+        let mut model = crate::model::build(&config, cfg.device, cfg.seed);
+        model.vae.set_layout(&model.vs, layout(cfg, form));
+        let params = model.trainable();
+        opt = match capacity {
+            Some(c) => KerasAdam::with_device_scalars(params, config.optim.clone(), c),
+            None => KerasAdam::new(params, config.optim.clone()),
+        };
+        solo.push(model);
+        models = Box::new(Solo {
+            vae: &solo[0].vae,
+            noise: Noise::Fresh,
+        });
     } else {
-        KerasAdam::new(params, config.optim.clone())
-    };
+        let parts: Vec<_> = (0..k as u64)
+            .map(|j| crate::model::build(&config, cfg.device, cfg.seed + j))
+            .collect();
+        let refs: Vec<&crate::model::Vae> = parts.iter().map(|m| &m.vae).collect();
+        let mut model = StackedVae::new(&refs);
+        let l = layout(cfg, form);
+        if l.channels_last {
+            model.set_channels_last();
+        }
+        if l.flipped {
+            model.set_flipped();
+        }
+        opt = KerasAdam::stacked(
+            model.trainable(),
+            vec![config.optim.clone(); k as usize],
+            capacity,
+        );
+        models = Box::new(Stack {
+            model,
+            noise: Noise::Fresh,
+        });
+    }
     let data = StepData {
-        vae: &model.vae,
+        models: models.as_ref(),
         images,
-        r_loss_factor: config.train.r_loss_factor,
+        r_loss_factors: vec![config.train.r_loss_factor; k as usize],
         stream: false,
         cudnn_benchmark: cfg.cudnn_benchmark,
     };
@@ -106,7 +143,7 @@ fn time_form(images: &Tensor, form: StepForm, bs: i64, cfg: &BenchConfig) -> Res
     }
     sync(cfg.device);
     let seconds = t0.elapsed().as_secs_f64();
-    let loss = step.sums().double_value(&[0]);
+    let loss = step.sums().sum(Kind::Double).double_value(&[]);
     if !loss.is_finite() {
         bail!("the loss diverged ({loss}) while timing {form} at batch {bs}");
     }
@@ -119,26 +156,37 @@ pub fn run(images: &Tensor, cfg: &BenchConfig, mut each: impl FnMut(&BenchRow)) 
     let mut rows = Vec::new();
     for &bs in &cfg.batch_sizes {
         for &form in &cfg.forms {
-            let ms = match time_form(images, form, bs, cfg) {
-                Ok(ms) => ms,
-                Err(e) => {
-                    eprintln!("bench: {form} at batch {bs} failed: {e:#}");
-                    continue;
-                }
-            };
-            let cudnn = if form == StepForm::CudaGraph && !cfg.cudnn_benchmark {
-                ", no cudnn.benchmark"
-            } else {
-                ""
-            };
-            let row = BenchRow {
-                trainer: format!("vae-tch {form} ({}{cudnn})", layout(cfg, form)),
-                batch_size: bs,
-                steps: cfg.steps,
-                ms_per_step: ms,
-            };
-            each(&row);
-            rows.push(row);
+            for &k in &cfg.stacks {
+                let ms = match time_form(images, form, bs, k, cfg) {
+                    Ok(ms) => ms,
+                    Err(e) => {
+                        eprintln!("bench: {form} of {k} model(s) at batch {bs} failed: {e:#}");
+                        continue;
+                    }
+                };
+                let cudnn = if form == StepForm::CudaGraph && !cfg.cudnn_benchmark {
+                    ", no cudnn.benchmark"
+                } else {
+                    ""
+                };
+                let trainer = if k == 1 {
+                    format!("vae-tch {form} ({}{cudnn})", layout(cfg, form))
+                } else {
+                    format!(
+                        "vae-tch stack of {k}, {form} ({}{cudnn})",
+                        layout(cfg, form)
+                    )
+                };
+                let row = BenchRow {
+                    trainer,
+                    batch_size: bs,
+                    models: k,
+                    steps: cfg.steps,
+                    ms_per_step: ms,
+                };
+                each(&row);
+                rows.push(row);
+            }
         }
     }
     rows

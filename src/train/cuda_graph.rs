@@ -6,6 +6,7 @@ use std::ffi::{c_char, c_int, c_void, CStr};
 
 extern "C" {
     fn vae_tch_cuda_graph_supported() -> c_int;
+    fn vae_tch_cuda_free_memory(device: c_int) -> std::os::raw::c_longlong;
     fn vae_tch_cuda_graph_new(device: c_int, out: *mut *mut c_void) -> *const c_char;
     fn vae_tch_cuda_graph_side_begin(g: *mut c_void) -> *const c_char;
     fn vae_tch_cuda_graph_side_end(g: *mut c_void) -> *const c_char;
@@ -33,6 +34,12 @@ fn check(what: &'static str, e: *const c_char) -> Result<(), GraphError> {
 
 /// Whether the shim was compiled with CUDA graph support (false when the CUDA runtime headers
 /// were missing at build time). Needs no GPU.
+/// The CUDA device's free memory in bytes, when the build and the device can say.
+pub fn free_memory(device: usize) -> Option<u64> {
+    let n = unsafe { vae_tch_cuda_free_memory(device as c_int) };
+    (n > 0).then_some(n as u64)
+}
+
 pub fn supported() -> bool {
     unsafe { vae_tch_cuda_graph_supported() != 0 }
 }

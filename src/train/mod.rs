@@ -4,6 +4,7 @@
 //! caller's: `fit` hands each finished epoch to it (crate::run::job writes the run folder).
 pub mod bench;
 pub mod cuda_graph;
+pub mod models;
 pub mod optim;
 pub mod step;
 
@@ -13,9 +14,10 @@ use anyhow::{bail, Result};
 use tch::{Device, Kind, Tensor};
 
 use crate::data::{self, batch};
-use crate::model::loss::{self, Losses};
-use crate::model::{Layout, Vae};
+use crate::model::loss::Losses;
+use crate::model::Layout;
 use crate::util::progress;
+use models::{Factors, Models};
 use optim::KerasAdam;
 use step::TrainStep;
 
@@ -69,38 +71,34 @@ impl std::fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
-/// Mean losses over a split (bytes or floats in [0, 1]), sampling z as the model does (Keras
-/// `evaluate`).
-pub fn evaluate(vae: &Vae, images: &Tensor, r_loss_factor: f64) -> Losses {
+/// Each model's mean losses over a split (bytes or floats in [0, 1]), sampling z as the model
+/// does (Keras `evaluate`).
+pub fn evaluate(models: &dyn Models, images: &Tensor, factors: &Factors) -> Vec<Losses> {
     let n = images.size()[0];
     // The model's device: the images may stay on the host (data.stream).
-    let device = vae.encoder.mu.weight.device();
+    let device = models.device();
     tch::no_grad(|| {
-        let mut sums = Tensor::zeros([3], (Kind::Double, device));
+        let mut sums = Tensor::zeros([models.count(), 3], (Kind::Double, device));
         for (start, len) in batch::ranges(n, inference_batch(device)) {
             let x = data::to_unit_float(&images.narrow(0, start, len).to_device(device));
-            let out = vae.forward(&x, false);
-            let p = loss::vae_loss(
-                &out.reconstruction,
-                &x,
-                &out.mu,
-                &out.log_var,
-                r_loss_factor,
-            );
-            sums +=
-                Tensor::stack(&[p.loss, p.r_loss, p.kl_loss], 0).to_kind(Kind::Double) * len as f64;
+            let (_, parts) = models.losses(&x, factors, false);
+            sums += parts.to_kind(Kind::Double) * len as f64;
         }
         losses_from(&(sums / n.max(1) as f64))
     })
 }
 
-fn losses_from(t: &Tensor) -> Losses {
-    let v: Vec<f64> = Vec::try_from(&t.to_device(Device::Cpu)).expect("a [3] double tensor");
-    Losses {
-        loss: v[0],
-        r_loss: v[1],
-        kl_loss: v[2],
-    }
+/// Each row's (loss, r_loss, kl_loss) of a `[K, 3]` tensor.
+fn losses_from(t: &Tensor) -> Vec<Losses> {
+    let v: Vec<f64> =
+        Vec::try_from(&t.to_device(Device::Cpu).reshape([-1])).expect("a [K, 3] double tensor");
+    v.chunks(3)
+        .map(|r| Losses {
+            loss: r[0],
+            r_loss: r[1],
+            kl_loss: r[2],
+        })
+        .collect()
 }
 
 /// The layout the convolutions train in on `device` (`model::Layout`: the same numbers up to
@@ -139,18 +137,34 @@ pub struct Schedule<'a> {
     pub end: usize,
     /// No progress bar and no per-epoch line.
     pub quiet: bool,
-    /// The run folder, for the message of an interrupted run.
+    /// The run folder, for the message of an interrupted run (the first model's).
     pub run_label: String,
+    /// Each model's name in messages (its run folder), when there are several.
+    pub model_labels: Vec<String>,
 }
 
 /// One finished epoch, handed to `fit`'s caller.
 pub struct EpochEnd<'a> {
     /// 1-based.
     pub epoch: usize,
-    pub train: Losses,
-    pub test: Losses,
+    /// Each model's losses.
+    pub train: Vec<Losses>,
+    pub test: Vec<Losses>,
     pub seconds: f64,
     pub optimizer: &'a KerasAdam,
+}
+
+/// One model's losses, or the range over K models' losses.
+fn summary(l: &[Losses]) -> String {
+    if l.len() == 1 {
+        return l[0].to_string();
+    }
+    let (lo, hi) = l
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
+            (lo.min(x.loss), hi.max(x.loss))
+        });
+    format!("loss {lo:.3}..{hi:.3} over {} models", l.len())
 }
 
 /// Trains the epochs of `s` with `step`, calling `on_epoch` after each (before its line is
@@ -190,34 +204,39 @@ pub fn fit(
             if !bar.is_hidden() && (i % BAR_REFRESH_STEPS == 0 || i + 1 == batches.len()) {
                 let l = losses_from(&(step.sums() / seen as f64));
                 let rate = seen as f64 / t0.elapsed().as_secs_f64().max(1e-9);
-                bar.set_message(format!("{l} {rate:.0} img/s"));
+                bar.set_message(format!("{} {rate:.0} img/s", summary(&l)));
             }
         }
         bar.finish_and_clear();
         let train = losses_from(&(step.sums() / seen.max(1) as f64));
-        if !train.loss.is_finite() {
+        if let Some(j) = train.iter().position(|l| !l.loss.is_finite()) {
+            let whose = match s.model_labels.get(j) {
+                Some(label) if train.len() > 1 => format!(" of {label}"),
+                _ => String::new(),
+            };
             bail!(
-                "epoch {}: the training loss is {} (diverged); try a smaller --lr",
+                "epoch {}: the training loss{whose} is {} (diverged); try a smaller --lr",
                 epoch + 1,
-                train.loss
+                train[j].loss
             );
         }
-        let data = step.data();
-        let test = evaluate(data.vae, s.test_images, data.r_loss_factor);
+        let test = evaluate(step.data().models, s.test_images, step.factors());
         let seconds = t0.elapsed().as_secs_f64();
         on_epoch(&EpochEnd {
             epoch: epoch + 1,
-            train,
-            test,
+            train: train.clone(),
+            test: test.clone(),
             seconds,
             optimizer: step.optimizer(),
         })?;
         if !s.quiet {
             eprintln!(
-                "epoch {}/{}: train {train} | test {test} | {seconds:.1} s, {:.0} img/s",
+                "epoch {}/{}: train {} | test {} | {seconds:.1} s, {:.0} img/s",
                 epoch + 1,
                 s.end,
-                n as f64 / seconds
+                summary(&train),
+                summary(&test),
+                (n * train.len() as i64) as f64 / seconds
             );
         }
     }

@@ -17,6 +17,11 @@
 //!   `capacity` steps and a device index into it, so that an update queues no host number and
 //!   can be captured in a CUDA graph and replayed. The table holds the same f32 values the host
 //!   form computes, so both forms give the same numbers.
+//!
+//! A stack of K models (crate::model::stack) is one optimizer over the stacked tensors, whose
+//! leading dimension holds the K models in order, so each model's elements are K contiguous
+//! blocks of every slot. Where the models' learning rates, betas or epsilons differ, the
+//! update reads them per element (`PerModel`): still the same handful of kernels.
 use std::path::Path;
 
 use tch::{Device, Kind, TchError, Tensor};
@@ -78,7 +83,21 @@ struct DeviceScalars {
     capacity: i64,
 }
 
+/// The hyperparameters of K stacked models, per element of the flat buffers; a field is None
+/// where all models share the value (then the scalar of `KerasAdam::config` is used).
+struct PerModel {
+    configs: Vec<AdamConfig>,
+    /// Which model each element belongs to (int64, the flat buffers' length).
+    owner: Tensor,
+    one_minus_beta_1: Option<Tensor>,
+    beta_2: Option<Tensor>,
+    epsilon: Option<Tensor>,
+    /// Whether the step factor differs between models (learning rate or betas differ).
+    factors: bool,
+}
+
 pub struct KerasAdam {
+    /// The (first) model's hyperparameters.
     pub config: AdamConfig,
     /// Iterations done (Keras's `optimizer.iterations`).
     pub step: i64,
@@ -90,6 +109,7 @@ pub struct KerasAdam {
     m: Tensor,
     v: Tensor,
     device_scalars: Option<DeviceScalars>,
+    per_model: Option<PerModel>,
 }
 
 impl KerasAdam {
@@ -134,6 +154,71 @@ impl KerasAdam {
             slots,
             vars,
             device_scalars: None,
+            per_model: None,
+        }
+    }
+
+    /// One optimizer over the stacked tensors of `configs.len()` models (every tensor's leading
+    /// dimension holds the models in order), model j stepping with `configs[j]`; with device
+    /// scalars for `capacity` steps when given (graph capture, as `with_device_scalars`).
+    pub fn stacked(
+        params: Vec<(String, Tensor)>,
+        configs: Vec<AdamConfig>,
+        capacity: Option<i64>,
+    ) -> KerasAdam {
+        let k = configs.len() as i64;
+        assert!(k > 0, "a stack has at least one model");
+        let first = configs[0].clone();
+        let mut opt = KerasAdam::new(params, first.clone());
+        let device = opt.params.device();
+        let mut owner = Vec::with_capacity(opt.slots.len());
+        for slot in &opt.slots {
+            let n = slot.numel();
+            assert!(n % k == 0, "{}: {n} elements over {k} models", slot.name);
+            owner.push(
+                Tensor::arange(k, (Kind::Int64, device)).repeat_interleave_self_int(
+                    n / k,
+                    None,
+                    None,
+                ),
+            );
+        }
+        let owner = Tensor::cat(&owner, 0);
+        let kind = opt.params.kind();
+        let per_element = |get: fn(&AdamConfig) -> f64| -> Option<Tensor> {
+            let values: Vec<f64> = configs.iter().map(get).collect();
+            if values.iter().all(|v| *v == values[0]) {
+                return None;
+            }
+            let t = Tensor::from_slice(&values).to_kind(kind).to_device(device);
+            Some(t.index_select(0, &owner))
+        };
+        let differs = |get: fn(&AdamConfig) -> f64| configs.iter().any(|c| get(c) != get(&first));
+        opt.per_model = Some(PerModel {
+            one_minus_beta_1: per_element(|c| 1.0 - c.beta_1),
+            beta_2: per_element(|c| c.beta_2),
+            epsilon: per_element(|c| c.epsilon),
+            factors: differs(|c| c.learning_rate) || differs(|c| c.beta_1) || differs(|c| c.beta_2),
+            owner,
+            configs,
+        });
+        if let Some(capacity) = capacity {
+            opt.device_scalars = Some(DeviceScalars {
+                table: Tensor::zeros([capacity.max(1), opt.models()], (kind, device)),
+                k: Tensor::zeros([1], (Kind::Int64, device)),
+                base: 0,
+                capacity: capacity.max(1),
+            });
+            opt.refill();
+        }
+        opt
+    }
+
+    /// How many step factors each step has: one per model where they differ, else one.
+    fn models(&self) -> i64 {
+        match &self.per_model {
+            Some(p) if p.factors => p.configs.len() as i64,
+            _ => 1,
         }
     }
 
@@ -147,7 +232,7 @@ impl KerasAdam {
         let mut opt = KerasAdam::new(params, config);
         let device = opt.params.device();
         opt.device_scalars = Some(DeviceScalars {
-            table: Tensor::zeros([capacity.max(1)], (opt.params.kind(), device)),
+            table: Tensor::zeros([capacity.max(1), 1], (opt.params.kind(), device)),
             k: Tensor::zeros([1], (Kind::Int64, device)),
             base: 0,
             capacity: capacity.max(1),
@@ -160,17 +245,24 @@ impl KerasAdam {
         self.params.device()
     }
 
-    /// -1/alpha for step t (1-based), in f64 (see the module header).
-    fn neg_inv_alpha(&self, t: i64) -> f64 {
-        let AdamConfig {
-            learning_rate: lr,
-            beta_1: b1,
-            beta_2: b2,
-            ..
-        } = self.config;
-        let t = t as f64;
-        let alpha = lr * (1.0 - b2.powf(t)).sqrt() / (1.0 - b1.powf(t));
-        -1.0 / alpha
+    /// -1/alpha for step t (1-based), in f64 (see the module header), of each model whose
+    /// factor differs (`models`): one value for a single model.
+    fn neg_inv_alpha(&self, t: i64) -> Vec<f64> {
+        let one = |c: &AdamConfig| {
+            let AdamConfig {
+                learning_rate: lr,
+                beta_1: b1,
+                beta_2: b2,
+                ..
+            } = *c;
+            let t = t as f64;
+            let alpha = lr * (1.0 - b2.powf(t)).sqrt() / (1.0 - b1.powf(t));
+            -1.0 / alpha
+        };
+        match &self.per_model {
+            Some(p) if p.factors => p.configs.iter().map(one).collect(),
+            _ => vec![one(&self.config)],
+        }
     }
 
     /// Device scalars: writes the factors of steps `step + 1 ..= step + capacity` into the table
@@ -181,9 +273,11 @@ impl KerasAdam {
             return;
         };
         let values: Vec<f64> = (1..=ds.capacity)
-            .map(|i| self.neg_inv_alpha(step + i))
+            .flat_map(|i| self.neg_inv_alpha(step + i))
             .collect();
-        let host = Tensor::from_slice(&values).to_kind(ds.table.kind());
+        let host = Tensor::from_slice(&values)
+            .view([ds.capacity, -1])
+            .to_kind(ds.table.kind());
         let ds = self.device_scalars.as_mut().expect("checked above");
         tch::no_grad(|| {
             ds.table.copy_(&host);
@@ -234,18 +328,42 @@ impl KerasAdam {
         let host_factor = self.neg_inv_alpha(self.step + 1);
         let (g, m, v, p) = (&self.grads, &mut self.m, &mut self.v, &mut self.params);
         let ds = &mut self.device_scalars;
+        let per = self.per_model.as_ref();
+        // The step factors of several models, per element.
+        let spread = |f: Tensor| {
+            let f = f.view([-1]);
+            match per {
+                Some(p) if p.factors => f.index_select(0, &p.owner),
+                _ => f,
+            }
+        };
         tch::no_grad(|| {
-            let _ = m.lerp_(g, 1.0 - b1);
-            let _ = v.g_mul_scalar_(b2).addcmul_(&(g * (1.0 - b2)), g);
+            let _ = match per.and_then(|p| p.one_minus_beta_1.as_ref()) {
+                Some(w) => m.lerp_tensor_(g, w),
+                None => m.lerp_(g, 1.0 - b1),
+            };
+            let _ = match per.and_then(|p| p.beta_2.as_ref()) {
+                Some(b2) => v.g_mul_(b2).addcmul_(&(g * (1.0 - b2)), g),
+                None => v.g_mul_scalar_(b2).addcmul_(&(g * (1.0 - b2)), g),
+            };
             // p += m / ((sqrt(v) + eps) / -alpha)  ==  p -= alpha * m / (sqrt(v) + eps)
             let mut denom = v.sqrt();
-            let _ = denom.g_add_scalar_(eps);
+            let _ = match per.and_then(|p| p.epsilon.as_ref()) {
+                Some(e) => denom.g_add_(e),
+                None => denom.g_add_scalar_(eps),
+            };
             match ds {
+                None if host_factor.len() == 1 => {
+                    let _ = denom.g_mul_scalar_(host_factor[0]);
+                }
                 None => {
-                    let _ = denom.g_mul_scalar_(host_factor);
+                    let f = Tensor::from_slice(&host_factor)
+                        .to_kind(denom.kind())
+                        .to_device(denom.device());
+                    let _ = denom.g_mul_(&spread(f));
                 }
                 Some(ds) => {
-                    let _ = denom.g_mul_(&ds.table.index_select(0, &ds.k));
+                    let _ = denom.g_mul_(&spread(ds.table.index_select(0, &ds.k)));
                     let _ = ds.k.g_add_scalar_(1);
                 }
             }
@@ -287,16 +405,25 @@ impl KerasAdam {
     pub fn load(&mut self, path: &Path, step: i64) -> Result<(), TchError> {
         let saved: std::collections::HashMap<String, Tensor> =
             Tensor::read_safetensors(path)?.into_iter().collect();
-        let missing =
-            |key: &str| TchError::FileFormat(format!("{}: no tensor {key}", path.display()));
+        self.set_state(&saved, step, &path.display().to_string())
+    }
+
+    /// Restores m and v (and sets `step`) from `state_tensors`' names and shapes; `source`
+    /// names where they came from in errors.
+    pub fn set_state(
+        &mut self,
+        saved: &std::collections::HashMap<String, Tensor>,
+        step: i64,
+        source: &str,
+    ) -> Result<(), TchError> {
+        let missing = |key: &str| TchError::FileFormat(format!("{source}: no tensor {key}"));
         for slot in &self.slots {
             for (prefix, flat) in [("m", &self.m), ("v", &self.v)] {
                 let key = format!("{prefix}.{}", slot.name);
                 let src = saved.get(&key).ok_or_else(|| missing(&key))?;
                 if src.size() != slot.shape {
                     return Err(TchError::FileFormat(format!(
-                        "{}: {key} has shape {:?}, the model {:?}",
-                        path.display(),
+                        "{source}: {key} has shape {:?}, the model {:?}",
                         src.size(),
                         slot.shape
                     )));

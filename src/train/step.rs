@@ -16,9 +16,8 @@ use tch::{Device, Kind, Tensor};
 
 use crate::config::{CudaGraphMode, StepForm};
 use crate::data::prefetch::Prefetcher;
-use crate::model::loss;
-use crate::model::Vae;
 use crate::train::cuda_graph::{self, CudaGraph, GraphError};
+use crate::train::models::{Factors, Models};
 use crate::train::optim::KerasAdam;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,13 +33,15 @@ pub enum StepError {
 /// Warm-up steps before the capture (PyTorch's examples use 3).
 const WARM_UP_STEPS: usize = 3;
 
-/// What a step works on: the model and the training images, as bytes (each batch becomes
-/// x / 255) or floats in [0, 1]: on the step's device, or with `stream` on the host (CPU), each
-/// batch then prefetched and copied to the device (crate::data::prefetch).
+/// What a step works on: the model (one, or K stacked: crate::train::models) and the training
+/// images, as bytes (each batch becomes x / 255) or floats in [0, 1]: on the step's device, or
+/// with `stream` on the host (CPU), each batch then prefetched and copied to the device
+/// (crate::data::prefetch).
 pub struct StepData<'a> {
-    pub vae: &'a Vae,
+    pub models: &'a dyn Models,
     pub images: &'a Tensor,
-    pub r_loss_factor: f64,
+    /// Each model's `r_loss_factor`.
+    pub r_loss_factors: Vec<f64>,
     pub stream: bool,
     /// Capture the graph with cuDNN's benchmark mode on (cuDNN times its kernels for the
     /// captured shapes and keeps the fastest); it is off again after the capture, so other
@@ -74,7 +75,9 @@ impl Graphed {
 pub struct TrainStep<'a> {
     data: StepData<'a>,
     opt: KerasAdam,
-    /// Sum over the images stepped on of (loss, r_loss, kl_loss), f64 on the device.
+    factors: Factors,
+    /// Sum over the images stepped on of each model's (loss, r_loss, kl_loss), `[K, 3]` f64
+    /// on the device.
     sums: Tensor,
     graphed: Option<Graphed>,
     prefetch: Option<Prefetcher>,
@@ -83,17 +86,17 @@ pub struct TrainStep<'a> {
 /// Queues one step's work on the batch `x` (on the device): forward, loss, backward, the
 /// optimizer's update (with the host step count when `count`, else device scalars only, as
 /// captured), the losses into `sums`.
-fn queue_step(data: &StepData, opt: &mut KerasAdam, sums: &mut Tensor, x: &Tensor, count: bool) {
+fn queue_step(
+    data: &StepData,
+    factors: &Factors,
+    opt: &mut KerasAdam,
+    sums: &mut Tensor,
+    x: &Tensor,
+    count: bool,
+) {
     let x = crate::data::to_unit_float(x);
-    let out = data.vae.forward(&x, true);
-    let p = loss::vae_loss(
-        &out.reconstruction,
-        &x,
-        &out.mu,
-        &out.log_var,
-        data.r_loss_factor,
-    );
-    opt.backward(&p.loss);
+    let (total, parts) = data.models.losses(&x, factors, true);
+    opt.backward(&total);
     if count {
         opt.step();
     } else {
@@ -101,21 +104,28 @@ fn queue_step(data: &StepData, opt: &mut KerasAdam, sums: &mut Tensor, x: &Tenso
     }
     let len = x.size()[0] as f64;
     tch::no_grad(|| {
-        let parts = Tensor::stack(&[p.loss.detach(), p.r_loss, p.kl_loss], 0);
-        *sums += parts.to_kind(Kind::Double) * len;
+        *sums += parts.detach().to_kind(Kind::Double) * len;
     });
 }
 
 impl<'a> TrainStep<'a> {
     /// The eager form.
     pub fn eager(data: StepData<'a>, opt: KerasAdam) -> TrainStep<'a> {
-        let sums = Tensor::zeros([3], (Kind::Double, opt.device()));
+        let k = data.models.count();
+        assert_eq!(
+            data.r_loss_factors.len() as i64,
+            k,
+            "one r_loss_factor per model"
+        );
+        let factors = Factors::new(data.r_loss_factors.clone(), opt.device());
+        let sums = Tensor::zeros([k, 3], (Kind::Double, opt.device()));
         let prefetch = data
             .stream
             .then(|| Prefetcher::new(data.images, opt.device()));
         TrainStep {
             data,
             opt,
+            factors,
             sums,
             graphed: None,
             prefetch,
@@ -190,17 +200,17 @@ impl<'a> TrainStep<'a> {
             .map(|t| t.shallow_clone())
             .collect();
         state.push(self.sums.shallow_clone());
-        state.extend(self.data.vae.buffers());
+        state.extend(self.data.models.buffers());
         let saved: Vec<Tensor> = state.iter().map(|t| t.copy()).collect();
         let steps_left = self.opt.steps_left();
         let mut graph = CudaGraph::new(device_index)?;
-        let (data, opt, sums) = (&self.data, &mut self.opt, &mut self.sums);
+        let (data, factors, opt, sums) = (&self.data, &self.factors, &mut self.opt, &mut self.sums);
         let captured = graph.capture(WARM_UP_STEPS, || {
             let x = match &input {
                 GraphInput::Index(idx) => data.images.index_select(0, idx),
                 GraphInput::Images(x) => x.shallow_clone(),
             };
-            queue_step(data, opt, sums, &x, false)
+            queue_step(data, factors, opt, sums, &x, false)
         });
         // Undo the warm-up (and whatever a failed capture ran) on the default stream.
         tch::no_grad(|| {
@@ -264,13 +274,21 @@ impl<'a> TrainStep<'a> {
             _ => {
                 // Eager (or a batch of another size): gather here unless streamed.
                 let x = streamed.unwrap_or_else(|| self.data.images.index_select(0, idx));
-                queue_step(&self.data, &mut self.opt, &mut self.sums, &x, true)
+                queue_step(
+                    &self.data,
+                    &self.factors,
+                    &mut self.opt,
+                    &mut self.sums,
+                    &x,
+                    true,
+                )
             }
         }
         Ok(())
     }
 
-    /// Sum over this epoch's images of (loss, r_loss, kl_loss), on the device.
+    /// Sum over this epoch's images of each model's (loss, r_loss, kl_loss), `[K, 3]` on the
+    /// device.
     pub fn sums(&self) -> &Tensor {
         &self.sums
     }
@@ -279,8 +297,13 @@ impl<'a> TrainStep<'a> {
         &self.opt
     }
 
-    /// The model, images and loss weight the step trains on.
+    /// The models, images and loss weights the step trains on.
     pub fn data(&self) -> &StepData<'a> {
         &self.data
+    }
+
+    /// The loss weights, on the host and the device.
+    pub fn factors(&self) -> &Factors {
+        &self.factors
     }
 }
