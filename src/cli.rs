@@ -56,6 +56,10 @@ pub enum Command {
     /// Decodes along the line between two test images' latent means
     /// [default: <run>/interpolate-<from>-<to>.png].
     Interpolate(InterpolateArgs),
+    /// What a trained model is worth, in nats: the negative ELBO, the importance-weighted
+    /// (IWAE) bound on the negative log-likelihood, reconstruction MSE and PSNR, KL per latent
+    /// dimension and the active units; comparable across r_loss_factor values.
+    Eval(EvalArgs),
     /// Time the training step (ms/step) for each step form and batch size, in-process
     /// (scripts/bench.sh compares it with PyTorch in the same run).
     Bench(BenchArgs),
@@ -210,6 +214,22 @@ pub struct TrainArgs {
     /// Write test reconstructions every N epochs and after the last (0: never) [default: 20].
     #[arg(long, value_name = "N", conflicts_with = "resume")]
     pub reconstruction_every: Option<usize>,
+    /// Multiply the learning rate by F every --lr-decay-every epochs, as the book's
+    /// step_decay_schedule: lr x F^floor(epoch / N) [default: 1.0, no decay].
+    #[arg(long, value_name = "F", conflicts_with = "resume")]
+    pub lr_decay: Option<f64>,
+    /// Epochs between two --lr-decay steps [default: 1].
+    #[arg(long, value_name = "N", conflicts_with = "resume")]
+    pub lr_decay_every: Option<usize>,
+    /// Stop after N epochs in a row without the test loss improving on its best by more than
+    /// --min-delta (Keras's EarlyStopping on val_loss); the run stays resumable. 0 turns it
+    /// off (e.g. with --resume, to train a stopped run on) [default: off].
+    #[arg(long, value_name = "N")]
+    pub early_stopping: Option<usize>,
+    /// The least fall of the test loss that counts as an improvement for --early-stopping
+    /// [default: 0].
+    #[arg(long, value_name = "D")]
+    pub min_delta: Option<f64>,
     /// Start from this TOML config (a preset in configs/, or a run's config.toml). Every flag
     /// given wins over it, even one equal to its default; the run prints what the flags changed.
     #[arg(long, value_name = "FILE", conflicts_with = "resume")]
@@ -295,6 +315,44 @@ pub struct ExportArgs {
     /// are saved on the CPU and load anywhere).
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Export the checkpoint of the lowest test loss (`<run>/best/`) [default folder:
+    /// <run>/export-best].
+    #[arg(long)]
+    pub best: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The run folder.
+    pub run: PathBuf,
+    /// Which images.
+    #[arg(long, value_enum, default_value_t = Which::Test)]
+    pub split: Which,
+    /// Only the first N images of the split.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Samples per image for the importance-weighted bound (the IWAE paper uses 5,000).
+    #[arg(long, default_value_t = 100)]
+    pub k: i64,
+    /// The seed of the samples.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// The run's data folder, if it moved [default: the one in its config.toml].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Evaluate the checkpoint of the lowest test loss (`<run>/best/`).
+    #[arg(long)]
+    pub best: bool,
+    /// Print JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Test hook: the samples' noise from a safetensors file (`eps`, [k, N, latent]) instead
+    /// of torch's generator.
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub eps: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -332,6 +390,9 @@ pub struct FigureArgs {
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Use the checkpoint of the lowest test loss (`<run>/best/`), not the last epoch's.
+    #[arg(long)]
+    pub best: bool,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@
 //! - `train`: the epoch loop, the step (eager or CUDA graph), Keras Adam, the benchmark;
 //! - `run`: the run folder: checkpoint, metrics.csv, lock, data identity, and the job that
 //!   trains a run folder;
+//! - `eval`: what a trained model is worth (negative ELBO, IWAE bound, active units);
 //! - `plot`: the figures;
 //! - `interop`: exports (TorchScript, safetensors, the model card) and Keras import;
 //! - `commands`: what a command does end to end (a training run and what follows it, info),
@@ -26,6 +27,8 @@ pub mod model;
 pub mod train;
 
 pub mod run;
+
+pub mod eval;
 
 pub mod plot;
 

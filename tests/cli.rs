@@ -22,6 +22,7 @@ fn help_explains_every_subcommand_and_train_flag() {
         "sample",
         "interpolate",
         "sweep",
+        "eval",
     ] {
         assert!(text(&o).contains(sub), "{}", text(&o));
     }
@@ -413,6 +414,93 @@ fn image_folder_flags_name_what_is_wrong() {
     assert!(!o.status.success());
     assert!(
         text(&o).contains("the mnist data are [1, 28, 28]"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn early_stopping_says_so_stays_resumable_and_best_feeds_export_and_figures() {
+    let tmp = tempfile::tempdir().unwrap();
+    common::write_synthetic(&tmp.path().join("data"), 24, 8);
+    let train = |extra: &[&str]| {
+        let base = [
+            "train",
+            "--device",
+            "cpu",
+            "--data-dir",
+            "data",
+            "--no-export",
+        ];
+        vae_tch(&[&base[..], extra].concat(), tmp.path())
+    };
+    // With --min-delta huge no epoch after the first counts as better: patience 2 stops after
+    // epoch 3 of 6.
+    let o = train(&[
+        "--batch-size",
+        "8",
+        "--reconstruction-every",
+        "0",
+        "--out",
+        "run",
+        "--epochs",
+        "6",
+        "--early-stopping",
+        "2",
+        "--min-delta",
+        "1e9",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("run: early stopping after epoch 3"),
+        "{}",
+        text(&o)
+    );
+    let run = tmp.path().join("run");
+    let rows = vae_tch::run::metrics::read(&run.join("metrics.csv")).unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(
+        vae_tch::run::checkpoint::read_state(&run)
+            .unwrap()
+            .stopped_early
+    );
+    // Resuming as it is trains nothing and says why; with early stopping off it trains on.
+    let o = train(&["--resume", "run", "--epochs", "6"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("early stopping ended this run after epoch 3")
+            && text(&o).contains("--early-stopping 0"),
+        "{}",
+        text(&o)
+    );
+    let o = train(&["--resume", "run", "--epochs", "4", "--early-stopping", "0"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let rows = vae_tch::run::metrics::read(&run.join("metrics.csv")).unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.epoch).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
+    // best/ is the lowest test loss's checkpoint; export --best and the figures' --best use it.
+    let best = rows
+        .iter()
+        .min_by(|a, b| a.test_loss.total_cmp(&b.test_loss))
+        .unwrap()
+        .epoch;
+    let o = vae_tch(&["export", "run", "--best"], tmp.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let card = std::fs::read_to_string(run.join("export-best/README.md")).unwrap();
+    assert!(card.contains(&format!("{best} epoch")), "{card}");
+    let o = vae_tch(
+        &["latent-plot", "run", "--best", "--out", "best.png"],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(tmp.path().join("best.png").is_file());
+    // A run without best/ names what is missing.
+    std::fs::remove_dir_all(run.join("best")).unwrap();
+    let o = vae_tch(&["export", "run", "--best"], tmp.path());
+    assert!(
+        !o.status.success() && text(&o).contains("no best checkpoint"),
         "{}",
         text(&o)
     );

@@ -22,6 +22,7 @@ fn cpu(run: &Path) -> RunData<'_> {
         run,
         data_dir: None,
         device: Device::Cpu,
+        checkpoint: vae_tch::run::checkpoint::Which::Last,
     }
 }
 
@@ -233,6 +234,7 @@ fn bad_figure_requests_are_clear_errors() {
         run: &run,
         data_dir: Some(&tmp.path().join("gone")),
         device: Device::Cpu,
+        checkpoint: vae_tch::run::checkpoint::Which::Last,
     };
     let err = format!("{:#}", figures::reconstruct(&moved, 4, None).unwrap_err());
     assert!(err.contains("--data-dir") && err.contains("gone"), "{err}");

@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Bottom to top, as src/lib.rs lists them.
-const FLOORS: [&str; 10] = [
-    "util", "config", "data", "model", "train", "run", "plot", "interop", "commands", "sweep",
+const FLOORS: [&str; 11] = [
+    "util", "config", "data", "model", "train", "run", "eval", "plot", "interop", "commands",
+    "sweep",
 ];
 
 fn src() -> PathBuf {

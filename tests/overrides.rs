@@ -31,6 +31,10 @@ r_loss_factor = 10000.0
 seed = 7
 reconstruction_every = 5
 cuda_graph = "off"
+lr_decay = 0.5
+lr_decay_every = 3
+early_stopping = 4
+min_delta = 0.5
 "#;
 
 /// `train --print-config` with `args` over c.toml.
@@ -83,6 +87,14 @@ fn every_flag_given_equal_to_its_default_wins_over_the_config_file() {
         "flag-data",
         "--cache-dir",
         "flag-cache",
+        "--lr-decay",
+        "1",
+        "--lr-decay-every",
+        "1",
+        "--min-delta",
+        "0",
+        "--early-stopping",
+        "0",
     ]);
     assert_eq!(c.data.dataset, d.data.dataset);
     assert_eq!(c.train.batch_size, d.train.batch_size);
@@ -100,6 +112,11 @@ fn every_flag_given_equal_to_its_default_wins_over_the_config_file() {
     assert_eq!(c.data.test_limit, Some(60));
     assert_eq!(c.data.dir.as_deref(), Some("flag-data".as_ref()));
     assert_eq!(c.data.cache_dir.as_deref(), Some("flag-cache".as_ref()));
+    assert_eq!(c.train.lr_decay, d.train.lr_decay);
+    assert_eq!(c.train.lr_decay_every, d.train.lr_decay_every);
+    assert_eq!(c.train.min_delta, d.train.min_delta);
+    // --early-stopping 0 turns the file's early stopping off.
+    assert_eq!(c.train.early_stopping, None);
     // What no flag names stays the file's.
     assert_eq!(c.data.split_seed, file.data.split_seed);
 }

@@ -120,6 +120,7 @@ fn checkpoint_round_trip() {
         step: 1,
         seed: 3,
         next_rng_seed: 9,
+        stopped_early: false,
     };
     checkpoint::save(run, &model.vs, &opt, &state).unwrap();
     assert!(!run.join("checkpoint.partial").exists() && !run.join("checkpoint.prev").exists());
@@ -276,4 +277,138 @@ fn streaming_the_batches_from_the_host_gives_the_same_weights() {
         assert!(t.equal(&b[name]), "{name} differs");
     }
     assert!(checkpoint::read_config(&streamed).unwrap().data.stream);
+}
+
+/// The book's `step_decay_schedule`, written out independently:
+/// `initial_lr * decay_factor ** np.floor(epoch / step_size)` (epoch 0-based).
+fn book_rate(initial: f64, decay: f64, step: usize, epoch: usize) -> f64 {
+    initial * decay.powf((epoch as f64 / step as f64).floor())
+}
+
+#[test]
+fn the_learning_rate_of_every_epoch_is_the_books_step_decay() {
+    let _g = common::rng_lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    common::write_synthetic(&data, 24, 8);
+    let mut cfg = common::tiny_config(&data, 5, 8);
+    cfg.train.lr_decay = 0.5;
+    cfg.train.lr_decay_every = 2;
+    let rows = train(&job(&tmp.path().join("run"), cfg.clone(), false)).unwrap();
+    for (e, r) in rows.iter().enumerate() {
+        let want = book_rate(cfg.optim.learning_rate, 0.5, 2, e);
+        let got = r.learning_rate.unwrap();
+        assert!(
+            (got - want).abs() <= 1e-15 * want,
+            "epoch {}: {got} against {want}",
+            e + 1
+        );
+    }
+    assert_eq!(rows[4].learning_rate, Some(1.25e-4));
+}
+
+#[test]
+fn a_decayed_rate_steps_as_a_fresh_optimizer_at_that_rate_in_both_scalar_forms() {
+    // The rate the table gives a step after `set_lr_factor` is the one a fresh optimizer
+    // configured at that rate uses: same parameters after the same gradients.
+    for device_scalars in [false, true] {
+        let cfg = TrainConfig::default();
+        let run = |lr: f64, factor: f64| {
+            let p = Tensor::from_slice(&[0.5f32, -1.0, 2.0]).set_requires_grad(true);
+            let mut c = cfg.optim.clone();
+            c.learning_rate = lr;
+            let params = vec![("p".to_string(), p.shallow_clone())];
+            let mut opt = if device_scalars {
+                KerasAdam::with_device_scalars(params, c, 4)
+            } else {
+                KerasAdam::new(params, c)
+            };
+            opt.set_lr_factor(factor);
+            for _ in 0..3 {
+                let loss = (&p * &p).sum(tch::Kind::Float);
+                opt.backward(&loss);
+                opt.step();
+            }
+            p.detach()
+        };
+        let decayed = run(1e-3, 0.25);
+        let fresh = run(2.5e-4, 1.0);
+        assert!(decayed.equal(&fresh), "{decayed} {fresh}");
+        assert!(
+            !decayed.equal(&run(1e-3, 1.0)),
+            "the factor changed nothing"
+        );
+    }
+}
+
+#[test]
+fn decay_early_stopping_and_best_survive_a_stop_and_resume_bit_for_bit() {
+    let _g = common::rng_lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    common::write_synthetic(&data, 24, 8);
+    let mut cfg = common::tiny_config(&data, 4, 8);
+    cfg.train.lr_decay = 0.7;
+    cfg.train.early_stopping = Some(10);
+    let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
+    let whole = train(&job(&one, cfg.clone(), false)).unwrap();
+    let mut half = cfg.clone();
+    half.train.epochs = 2;
+    train(&job(&two, half, false)).unwrap();
+    let rest = train(&job(&two, cfg, true)).unwrap();
+    assert_eq!(rest.iter().map(|r| r.epoch).collect::<Vec<_>>(), [3, 4]);
+    for (a, b) in whole[2..].iter().zip(&rest) {
+        let key = |r: &metrics::EpochRow| (r.epoch, r.train_loss, r.test_loss, r.learning_rate);
+        assert_eq!(key(a), key(b), "2 + resume 2 against 4 in one go");
+    }
+    for dir in ["checkpoint", "best"] {
+        let (a, b) = (
+            weights(&one.join(dir).join("model.safetensors")),
+            weights(&two.join(dir).join("model.safetensors")),
+        );
+        for (name, t) in &a {
+            assert!(t.equal(&b[name]), "{dir}: {name}");
+        }
+    }
+    // best/ holds the epoch of the lowest test loss.
+    let best_epoch = whole
+        .iter()
+        .min_by(|a, b| a.test_loss.total_cmp(&b.test_loss))
+        .unwrap()
+        .epoch;
+    let state = checkpoint::read_state_of(&one, checkpoint::Which::Best).unwrap();
+    assert_eq!(state.epoch, best_epoch);
+}
+
+#[test]
+fn early_stopping_and_the_best_epoch_follow_keras() {
+    use vae_tch::run::watch::{Verdict, Watch};
+    let mut cfg = TrainConfig::default().train;
+    cfg.early_stopping = Some(2);
+    cfg.min_delta = 0.1;
+    let mut w = Watch::new(&cfg, &[]);
+    let v = |best, stop| Verdict { best, stop };
+    // Keras: improvement when loss < best - min_delta; stop when `patience` epochs in a row
+    // have not improved. best/ follows the plain lowest loss.
+    assert_eq!(w.epoch(10.0), v(true, false));
+    assert_eq!(w.epoch(9.0), v(true, false));
+    assert_eq!(w.epoch(9.5), v(false, false));
+    // Lower, so best/, but not by more than min_delta: the second epoch without improvement.
+    assert_eq!(w.epoch(8.95), v(true, true));
+    // Replayed from metrics rows, a resumed run is where it stopped.
+    let rows: Vec<metrics::EpochRow> = [10.0, 9.0, 9.5, 8.95]
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| {
+            let losses = vae_tch::model::loss::Losses {
+                loss: l,
+                r_loss: l,
+                kl_loss: 0.0,
+            };
+            metrics::EpochRow::new(i + 1, losses, losses, 1.0, 5e-4)
+        })
+        .collect();
+    assert!(Watch::new(&cfg, &rows).stopped());
+    cfg.early_stopping = None;
+    assert!(!Watch::new(&cfg, &rows).stopped());
 }

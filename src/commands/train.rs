@@ -138,6 +138,7 @@ pub fn finish(job: &TrainJob, export: bool, trained: Option<(&Finished, usize)>)
         run: &job.run,
         data_dir: None,
         device: job.device,
+        checkpoint: crate::run::checkpoint::Which::Last,
     };
     match trained {
         Some((done, j)) => figures::latent_plot_of(

@@ -396,6 +396,15 @@ pub struct TrainingConfig {
     pub reconstruction_every: usize,
     /// CUDA graph or eager training steps on CUDA (`train --cuda-graph`).
     pub cuda_graph: CudaGraphMode,
+    /// The book's `step_decay_schedule`: the learning rate of epoch e (0-based) is
+    /// `optim.learning_rate * lr_decay ^ floor(e / lr_decay_every)`; 1.0 is no decay.
+    pub lr_decay: f64,
+    pub lr_decay_every: usize,
+    /// Keras's `EarlyStopping(patience = N)` on the test loss: stop after N epochs in a row
+    /// without the best test loss falling by more than `min_delta` [default: off].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub early_stopping: Option<usize>,
+    pub min_delta: f64,
     /// The step form that ran last (written by the trainer; not an input).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub step_form: Option<StepForm>,
@@ -405,6 +414,13 @@ impl TrainingConfig {
     /// The seed each epoch's shuffle derives from (`crate::train::epoch_seed`).
     pub fn data_seed(&self) -> u64 {
         self.shuffle_seed.unwrap_or(self.seed)
+    }
+
+    /// The factor on the learning rate in epoch `epoch` (0-based), as the book's
+    /// `step_decay_schedule` computes it: `lr_decay ^ floor(epoch / lr_decay_every)`.
+    pub fn lr_factor(&self, epoch: usize) -> f64 {
+        self.lr_decay
+            .powi((epoch / self.lr_decay_every.max(1)) as i32)
     }
 }
 
@@ -418,6 +434,10 @@ impl Default for TrainingConfig {
             shuffle_seed: None,
             reconstruction_every: 20,
             cuda_graph: CudaGraphMode::Auto,
+            lr_decay: 1.0,
+            lr_decay_every: 1,
+            early_stopping: None,
+            min_delta: 0.0,
             step_form: None,
         }
     }
@@ -457,6 +477,24 @@ impl TrainConfig {
         let t = &self.train;
         if t.batch_size == 0 {
             return Err(invalid("train.batch_size", "must be at least 1"));
+        }
+        if !(t.lr_decay.is_finite() && t.lr_decay > 0.0) {
+            return Err(invalid(
+                "train.lr_decay",
+                format!("{} is not > 0", t.lr_decay),
+            ));
+        }
+        if t.lr_decay_every == 0 {
+            return Err(invalid("train.lr_decay_every", "must be at least 1"));
+        }
+        if t.early_stopping == Some(0) {
+            return Err(invalid("train.early_stopping", "must be at least 1 epoch"));
+        }
+        if !(t.min_delta.is_finite() && t.min_delta >= 0.0) {
+            return Err(invalid(
+                "train.min_delta",
+                format!("{} is not >= 0", t.min_delta),
+            ));
         }
         if !(t.r_loss_factor.is_finite() && t.r_loss_factor >= 0.0) {
             return Err(invalid(

@@ -17,6 +17,8 @@ pub struct Overrides {
     pub latent_dim: Option<i64>,
     pub seed: Option<u64>,
     pub reconstruction_every: Option<usize>,
+    pub lr_decay: Option<f64>,
+    pub lr_decay_every: Option<usize>,
     pub train_limit: Option<usize>,
     pub test_limit: Option<usize>,
     /// (channels, height, width); the decoder's last layer follows the channels.
@@ -36,6 +38,9 @@ pub struct RunOverrides {
     pub cache_dir: Option<PathBuf>,
     /// `--stream-data` can only turn streaming on.
     pub stream: bool,
+    /// `--early-stopping N`; 0 turns it off.
+    pub early_stopping: Option<usize>,
+    pub min_delta: Option<f64>,
 }
 
 fn set<T: Clone>(dst: &mut T, v: &Option<T>) {
@@ -57,6 +62,8 @@ impl Overrides {
             &mut c.train.reconstruction_every,
             &self.reconstruction_every,
         );
+        set(&mut c.train.lr_decay, &self.lr_decay);
+        set(&mut c.train.lr_decay_every, &self.lr_decay_every);
         if self.train_limit.is_some() {
             c.data.train_limit = self.train_limit;
         }
@@ -88,6 +95,12 @@ impl RunOverrides {
         if self.stream {
             c.data.stream = true;
         }
+        match self.early_stopping {
+            Some(0) => c.train.early_stopping = None,
+            Some(n) => c.train.early_stopping = Some(n),
+            None => {}
+        }
+        set(&mut c.train.min_delta, &self.min_delta);
     }
 }
 

@@ -91,8 +91,18 @@ fn sibling(dir: &Path, suffix: &str) -> PathBuf {
 /// Writes the exports of `run` into `out` (replacing what was there), computing the reference
 /// outputs on `device`. Returns the paths written.
 pub fn export(run: &Path, out: &Path, device: Device) -> Result<Vec<PathBuf>, ExportError> {
-    let loaded = checkpoint::load_model(run, device)?;
-    let state = checkpoint::read_state(run)?;
+    export_from(run, checkpoint::Which::Last, out, device)
+}
+
+/// The same from the run's checkpoint `which` (the last, or the best: `export --best`).
+pub fn export_from(
+    run: &Path,
+    which: checkpoint::Which,
+    out: &Path,
+    device: Device,
+) -> Result<Vec<PathBuf>, ExportError> {
+    let loaded = checkpoint::load_model_from(run, which, device)?;
+    let state = checkpoint::read_state_of(run, which)?;
     export_loaded(run, out, &loaded, state.epoch)
 }
 
@@ -280,9 +290,10 @@ fn model_card(run: &Path, loaded: &crate::model::Loaded, epochs: usize) -> Strin
             b.map_or("all".into(), |v| v.to_string())
         ),
     };
+    // The exported epoch's losses (the last one's, or the best's with `export --best`).
     let losses = crate::run::metrics::read(&run.join(METRICS_FILE))
         .ok()
-        .and_then(|rows| rows.last().cloned())
+        .and_then(|rows| rows.into_iter().find(|r| r.epoch == epochs))
         .map(|r| {
             format!(
                 "train loss {:.3} (r_loss {:.3}, kl_loss {:.3}); test loss {:.3} (r_loss {:.3}, kl_loss {:.3})",
@@ -449,6 +460,11 @@ extra files), `model.safetensors` (weights; `__metadata__` holds the config), `c
         factor = cfg.train.r_loss_factor,
         seed = cfg.train.seed,
     )
+}
+
+/// `<run>/export-best`, where `export --best` puts the files by default.
+pub fn best_dir(run: &Path) -> PathBuf {
+    run.join("export-best")
 }
 
 /// `<run>/export`, where `train` and `export` put the files by default.

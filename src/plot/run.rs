@@ -21,11 +21,17 @@ pub struct RunData<'a> {
     pub run: &'a Path,
     pub data_dir: Option<&'a Path>,
     pub device: Device,
+    /// The last checkpoint, or the best one (`--best`).
+    pub checkpoint: checkpoint::Which,
 }
 
 impl RunData<'_> {
     pub fn model(&self) -> Result<Loaded> {
-        Ok(checkpoint::load_model(self.run, self.device)?)
+        Ok(checkpoint::load_model_from(
+            self.run,
+            self.checkpoint,
+            self.device,
+        )?)
     }
 
     pub fn split(&self, loaded: &Loaded, which: Which) -> Result<Split> {

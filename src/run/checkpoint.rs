@@ -23,6 +23,8 @@ pub const CHECKPOINT_DIR: &str = "checkpoint";
 pub const MODEL_FILE: &str = "model.safetensors";
 pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 pub const STATE_FILE: &str = "state.toml";
+/// `<run>/best/`: a copy of the checkpoint of the lowest test loss so far (crate::run::watch).
+pub const BEST_DIR: &str = "best";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
@@ -62,6 +64,9 @@ pub struct TrainState {
     pub seed: u64,
     /// The seed torch's generator gets at the start of the next epoch.
     pub next_rng_seed: u64,
+    /// Early stopping ended the run after this epoch (`train.early_stopping`).
+    #[serde(default)]
+    pub stopped_early: bool,
 }
 
 impl TrainState {
@@ -72,6 +77,7 @@ impl TrainState {
             step,
             seed,
             next_rng_seed: epoch_seed(seed, epoch),
+            stopped_early: false,
         }
     }
 }
@@ -108,12 +114,83 @@ pub fn read_state(run: &Path) -> Result<TrainState, CheckpointError> {
 
 /// Loads a run's model (config + last checkpoint's weights) onto `device`.
 pub fn load_model(run: &Path, device: Device) -> Result<Loaded, CheckpointError> {
+    load_model_from(run, Which::Last, device)
+}
+
+/// Which checkpoint of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    /// The last finished epoch's (`checkpoint/`).
+    Last,
+    /// The lowest test loss's (`best/`).
+    Best,
+}
+
+/// The folder of a run's checkpoint `which`.
+pub fn dir_of(run: &Path, which: Which) -> Result<PathBuf, CheckpointError> {
+    match which {
+        Which::Last => Ok(checkpoint_dir(run)),
+        Which::Best => {
+            let dir = run.join(BEST_DIR);
+            if dir.join(STATE_FILE).is_file() {
+                Ok(dir)
+            } else {
+                Err(CheckpointError::Format {
+                    path: dir,
+                    message: "no best checkpoint (a run writes best/ after each epoch that lowers its test loss; this run has none yet)".into(),
+                })
+            }
+        }
+    }
+}
+
+/// The state of a run's checkpoint `which`.
+pub fn read_state_of(run: &Path, which: Which) -> Result<TrainState, CheckpointError> {
+    match which {
+        Which::Last => read_state(run),
+        Which::Best => {
+            let path = dir_of(run, which)?.join(STATE_FILE);
+            let text = fs::read_to_string(&path).map_err(io(&path))?;
+            toml::from_str(&text).map_err(|e| CheckpointError::Format {
+                path,
+                message: e.to_string(),
+            })
+        }
+    }
+}
+
+/// Loads a run's model from its checkpoint `which` onto `device`.
+pub fn load_model_from(
+    run: &Path,
+    which: Which,
+    device: Device,
+) -> Result<Loaded, CheckpointError> {
     let config = read_config(run)?;
     read_state(run)?;
     let loaded = build(&config, device, config.train.seed);
-    let path = checkpoint_dir(run).join(MODEL_FILE);
+    let path = dir_of(run, which)?.join(MODEL_FILE);
     load_weights(&loaded.vs, &path)?;
     Ok(loaded)
+}
+
+/// Copies the run's last checkpoint to `best/`, whole: into `best.partial/`, then swapped in.
+pub fn save_best(run: &Path) -> Result<(), CheckpointError> {
+    let src = run.join(CHECKPOINT_DIR);
+    let dir = run.join(BEST_DIR);
+    let partial = run.join(format!("{BEST_DIR}.partial"));
+    let prev = run.join(format!("{BEST_DIR}.prev"));
+    if partial.exists() {
+        fs::remove_dir_all(&partial).map_err(io(&partial))?;
+    }
+    fs::create_dir_all(&partial).map_err(io(&partial))?;
+    for name in [MODEL_FILE, OPTIMIZER_FILE, STATE_FILE] {
+        let to = partial.join(name);
+        fs::copy(src.join(name), &to).map_err(io(&to))?;
+        fs::File::open(&to)
+            .and_then(|f| f.sync_all())
+            .map_err(io(&to))?;
+    }
+    swap_in(&partial, &dir, &prev)
 }
 
 /// Loads safetensors weights into `vs`, checking that the keys are exactly the model's.
@@ -228,15 +305,21 @@ pub fn save_named(
             .and_then(|f| f.sync_all())
             .map_err(io(f))?;
     }
+    swap_in(&partial, &dir, &prev)
+}
+
+/// Puts the finished folder `partial` in `dir`'s place (the old one passing through `prev`), so
+/// a crash leaves the old folder or the new one, never half of either.
+fn swap_in(partial: &Path, dir: &Path, prev: &Path) -> Result<(), CheckpointError> {
     if dir.exists() {
         if prev.exists() {
-            fs::remove_dir_all(&prev).map_err(io(&prev))?;
+            fs::remove_dir_all(prev).map_err(io(prev))?;
         }
-        fs::rename(&dir, &prev).map_err(io(&dir))?;
+        fs::rename(dir, prev).map_err(io(dir))?;
     }
-    fs::rename(&partial, &dir).map_err(io(&partial))?;
+    fs::rename(partial, dir).map_err(io(partial))?;
     if prev.exists() {
-        fs::remove_dir_all(&prev).map_err(io(&prev))?;
+        fs::remove_dir_all(prev).map_err(io(prev))?;
     }
     Ok(())
 }

@@ -14,10 +14,11 @@ use crate::model::Layout;
 use crate::run::checkpoint::{self, TrainState, CONFIG_FILE, METRICS_FILE};
 use crate::run::data_identity::{self, DataIdentity};
 use crate::run::metrics::{self, EpochRow};
+use crate::run::watch::Watch;
 use crate::train::models::{Models, Solo, Stack};
 use crate::train::optim::KerasAdam;
 use crate::train::step::{StepData, TrainStep};
-use crate::train::{fit, layout_for, Schedule};
+use crate::train::{fit, layout_for, Flow, Schedule};
 
 /// How many test images the reconstruction PNGs show.
 const RECONSTRUCTION_IMAGES: i64 = 10;
@@ -181,12 +182,30 @@ pub fn train_group(jobs: &[TrainJob], stacking: Option<&Stacking>) -> Result<Fin
             }
         }
     }
+    let mut watches = Vec::with_capacity(jobs.len());
     for (job, p) in jobs.iter().zip(&prepared) {
         let run = &job.run;
         // Rows of epochs that are being redone go: those after the checkpoint, and all of a
         // run that starts again (a kill between an epoch's row and its checkpoint leaves one).
-        metrics::truncate_after(&run.join(METRICS_FILE), p.state.epoch)
-            .with_context(|| format!("rewriting {}", run.join(METRICS_FILE).display()))?;
+        let path = run.join(METRICS_FILE);
+        metrics::truncate_after(&path, p.state.epoch)
+            .with_context(|| format!("rewriting {}", path.display()))?;
+        // (An imported run resumes at epoch 0 with no metrics.csv yet.)
+        let history = if p.resumed && path.exists() {
+            metrics::read(&path).with_context(|| format!("reading {}", path.display()))?
+        } else {
+            Vec::new()
+        };
+        let watch = Watch::new(&job.config.train, &history);
+        if watch.stopped() {
+            let (wait, best) = watch.waited();
+            bail!(
+                "{}: early stopping ended this run after epoch {} ({wait} epochs without the test loss improving on {best:.4}); pass a larger --early-stopping N, or --early-stopping 0 to turn it off, to train on",
+                run.display(),
+                p.state.epoch
+            );
+        }
+        watches.push(watch);
         write_config(run, &job.config)?;
         data_identity::record(run, &identity)?;
     }
@@ -304,7 +323,11 @@ pub fn train_group(jobs: &[TrainJob], stacking: Option<&Stacking>) -> Result<Fin
         quiet,
         run_label: job.run.display().to_string(),
         model_labels: jobs.iter().map(|j| j.run.display().to_string()).collect(),
+        lr_factor: &|epoch| cfg.train.lr_factor(epoch),
     };
+    // Models that early stopping has ended: a stack trains them on with the others, but their
+    // run folders keep the epoch they stopped at.
+    let mut stopped = vec![false; jobs.len()];
     fit(&mut step, &schedule, |end| {
         // Each run's own `reconstruction_every` (a stack's models may differ in it).
         let draws: Vec<bool> = jobs
@@ -317,20 +340,44 @@ pub fn train_group(jobs: &[TrainJob], stacking: Option<&Stacking>) -> Result<Fin
         let recons = draws
             .contains(&true)
             .then(|| tch::no_grad(|| dyn_models.reconstruct_mean(&recon_x)));
-        let state = TrainState::at(end.epoch, end.optimizer.step, cfg.train.data_seed());
+        let lrs = end.optimizer.learning_rates();
         for (j, job) in jobs.iter().enumerate() {
+            if stopped[j] {
+                continue;
+            }
             let run = &job.run;
-            let row = EpochRow::new(end.epoch, end.train[j], end.test[j], end.seconds);
+            let lr = lrs[j.min(lrs.len() - 1)];
+            let row = EpochRow::new(end.epoch, end.train[j], end.test[j], end.seconds, lr);
             metrics::append(&run.join(METRICS_FILE), &row)
                 .with_context(|| format!("writing {}", run.join(METRICS_FILE).display()))?;
+            let verdict = watches[j].epoch(end.test[j].loss);
+            let mut state = TrainState::at(end.epoch, end.optimizer.step, cfg.train.data_seed());
+            state.stopped_early = verdict.stop;
             models.save_checkpoint(run, j as i64, end.optimizer, &state)?;
+            if verdict.best {
+                checkpoint::save_best(run)?;
+            }
             if let (Some(recons), true) = (&recons, draws[j]) {
                 let path = reconstruction_path(run, end.epoch);
                 crate::util::images::save_reconstructions(&path, &recon_x, &recons[j])?;
             }
             rows[j].push(row);
+            if verdict.stop {
+                stopped[j] = true;
+                let (wait, best) = watches[j].waited();
+                eprintln!(
+                    "{}: early stopping after epoch {}: {wait} epochs without the test loss improving on {best:.4} by more than {}; the run stays resumable (a larger --early-stopping trains on)",
+                    run.display(),
+                    end.epoch,
+                    job.config.train.min_delta
+                );
+            }
         }
-        Ok(())
+        Ok(if stopped.iter().all(|&s| s) {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        })
     })?;
     drop(step);
     let mut runs = Vec::with_capacity(jobs.len());

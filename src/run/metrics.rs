@@ -1,5 +1,7 @@
 //! The per-epoch metric log `<run>/metrics.csv`: epoch, train loss, r_loss, kl_loss, test loss,
-//! r_loss, kl_loss, seconds. Appended one row per epoch, so a resumed run continues the file.
+//! r_loss, kl_loss, seconds, and the epoch's learning rate. Appended one row per epoch, so a
+//! resumed run continues the file (a file written before the learning-rate column reads with
+//! the column empty, and gets it on its next row).
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -16,10 +18,19 @@ pub struct EpochRow {
     pub test_r_loss: f64,
     pub test_kl_loss: f64,
     pub seconds: f64,
+    /// The (first model's) learning rate in this epoch, after `train.lr_decay`.
+    #[serde(default)]
+    pub learning_rate: Option<f64>,
 }
 
 impl EpochRow {
-    pub fn new(epoch: usize, train: Losses, test: Losses, seconds: f64) -> EpochRow {
+    pub fn new(
+        epoch: usize,
+        train: Losses,
+        test: Losses,
+        seconds: f64,
+        learning_rate: f64,
+    ) -> EpochRow {
         EpochRow {
             epoch,
             train_loss: train.loss,
@@ -29,6 +40,7 @@ impl EpochRow {
             test_r_loss: test.r_loss,
             test_kl_loss: test.kl_loss,
             seconds,
+            learning_rate: Some(learning_rate),
         }
     }
 }
@@ -37,16 +49,24 @@ impl EpochRow {
 /// through a temporary file and a rename (it is small), so a full disk or a kill never leaves
 /// half a row.
 pub fn append(path: &Path, row: &EpochRow) -> Result<(), csv::Error> {
-    let mut bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(e.into()),
+    let mut rows = if path.exists() {
+        read(path)?
+    } else {
+        Vec::new()
     };
+    rows.push(*row);
+    write_rows(path, &rows)
+}
+
+/// Writes `rows` as the whole file, atomically.
+fn write_rows(path: &Path, rows: &[EpochRow]) -> Result<(), csv::Error> {
     let mut w = csv::WriterBuilder::new()
-        .has_headers(bytes.is_empty())
+        .has_headers(!rows.is_empty())
         .from_writer(Vec::new());
-    w.serialize(row)?;
-    bytes.extend(w.into_inner().map_err(|e| e.into_error())?);
+    for r in rows {
+        w.serialize(r)?;
+    }
+    let bytes = w.into_inner().map_err(|e| e.into_error())?;
     crate::util::fsutil::write_atomic(path, &bytes)?;
     Ok(())
 }
@@ -64,17 +84,9 @@ pub fn truncate_after(path: &Path, epoch: usize) -> Result<(), csv::Error> {
         return Ok(());
     }
     let all = read(path)?;
-    let rows: Vec<&EpochRow> = all.iter().filter(|r| r.epoch <= epoch).collect();
+    let rows: Vec<EpochRow> = all.iter().filter(|r| r.epoch <= epoch).copied().collect();
     if rows.len() == all.len() {
         return Ok(());
     }
-    let mut w = csv::WriterBuilder::new()
-        .has_headers(!rows.is_empty())
-        .from_writer(Vec::new());
-    for r in &rows {
-        w.serialize(r)?;
-    }
-    let bytes = w.into_inner().map_err(|e| e.into_error())?;
-    crate::util::fsutil::write_atomic(path, &bytes)?;
-    Ok(())
+    write_rows(path, &rows)
 }

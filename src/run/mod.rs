@@ -5,3 +5,4 @@ pub mod data_identity;
 pub mod job;
 pub mod lock;
 pub mod metrics;
+pub mod watch;

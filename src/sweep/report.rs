@@ -129,6 +129,7 @@ pub fn report(dir: &Path, device: Device) -> Result<Report> {
                 run: &run,
                 data_dir: None,
                 device,
+                checkpoint: crate::run::checkpoint::Which::Last,
             };
             let loaded = src.model()?;
             let (split, classes) = src.split_and_classes(&loaded, Which::Test)?;

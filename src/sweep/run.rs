@@ -32,8 +32,10 @@ pub const POINTS_DIR: &str = "points";
 pub const FAILED_FILE: &str = "FAILED";
 
 /// The config keys a point may change between two `sweep run`s and still resume.
-const RESUMABLE: [&str; 6] = [
+const RESUMABLE: [&str; 8] = [
     "train.epochs",
+    "train.early_stopping",
+    "train.min_delta",
     "train.step_form",
     "train.cuda_graph",
     "data.dir",
@@ -90,10 +92,12 @@ fn held(dir: &Path) -> bool {
     dir.is_dir() && matches!(RunLock::acquire(dir), Err(LockError::Busy { .. }))
 }
 
-/// A point's status on disk. A point whose epochs are all done is done, even while a process
-/// holds it to draw its figures (or another process's status probe holds it for a moment).
+/// A point's status on disk. A point whose epochs are all done (or that early stopping ended)
+/// is done, even while a process holds it to draw its figures (or another process's status
+/// probe holds it for a moment).
 pub fn status(dir: &Path, epochs: usize) -> Status {
-    if epochs_done(dir) >= epochs {
+    let stopped = checkpoint::read_state(dir).is_ok_and(|s| s.stopped_early);
+    if stopped || epochs_done(dir) >= epochs {
         Status::Done
     } else if held(dir) {
         Status::Running

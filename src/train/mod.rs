@@ -141,6 +141,16 @@ pub struct Schedule<'a> {
     pub run_label: String,
     /// Each model's name in messages (its run folder), when there are several.
     pub model_labels: Vec<String>,
+    /// The learning rate's factor in an epoch (0-based): `TrainingConfig::lr_factor`.
+    pub lr_factor: &'a dyn Fn(usize) -> f64,
+}
+
+/// What the caller of `fit` says after an epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// Stop before the next epoch (early stopping); the epoch just ended is kept.
+    Stop,
 }
 
 /// One finished epoch, handed to `fit`'s caller.
@@ -168,11 +178,12 @@ fn summary(l: &[Losses]) -> String {
 }
 
 /// Trains the epochs of `s` with `step`, calling `on_epoch` after each (before its line is
-/// printed); a signal stops it before the next step with `Interrupted`.
+/// printed), which may stop the loop there; a signal stops it before the next step with
+/// `Interrupted`.
 pub fn fit(
     step: &mut TrainStep,
     s: &Schedule,
-    mut on_epoch: impl FnMut(&EpochEnd) -> Result<()>,
+    mut on_epoch: impl FnMut(&EpochEnd) -> Result<Flow>,
 ) -> Result<()> {
     let n = s.train_images;
     for epoch in s.start..s.end {
@@ -184,7 +195,7 @@ pub fn fit(
         } else {
             progress::epoch_bar(batches.len() as u64, epoch + 1, s.end)
         };
-        step.begin_epoch();
+        step.begin_epoch_at((s.lr_factor)(epoch));
         let mut seen = 0i64;
         for (i, idx) in batches.iter().enumerate() {
             if let Some(signal) = crate::util::interrupt::requested() {
@@ -222,7 +233,7 @@ pub fn fit(
         }
         let test = evaluate(step.data().models, s.test_images, step.factors());
         let seconds = t0.elapsed().as_secs_f64();
-        on_epoch(&EpochEnd {
+        let flow = on_epoch(&EpochEnd {
             epoch: epoch + 1,
             train: train.clone(),
             test: test.clone(),
@@ -238,6 +249,9 @@ pub fn fit(
                 summary(&test),
                 (n * train.len() as i64) as f64 / seconds
             );
+        }
+        if flow == Flow::Stop {
+            break;
         }
     }
     Ok(())

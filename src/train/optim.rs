@@ -110,6 +110,8 @@ pub struct KerasAdam {
     v: Tensor,
     device_scalars: Option<DeviceScalars>,
     per_model: Option<PerModel>,
+    /// Each model's learning rate as configured, which `set_lr_factor` scales.
+    base_lrs: Vec<f64>,
 }
 
 impl KerasAdam {
@@ -145,7 +147,6 @@ impl KerasAdam {
             }
         });
         KerasAdam {
-            config,
             step: 0,
             grads: flat.zeros_like(),
             m: flat.zeros_like(),
@@ -155,6 +156,8 @@ impl KerasAdam {
             vars,
             device_scalars: None,
             per_model: None,
+            base_lrs: vec![config.learning_rate],
+            config,
         }
     }
 
@@ -194,6 +197,7 @@ impl KerasAdam {
             Some(t.index_select(0, &owner))
         };
         let differs = |get: fn(&AdamConfig) -> f64| configs.iter().any(|c| get(c) != get(&first));
+        opt.base_lrs = configs.iter().map(|c| c.learning_rate).collect();
         opt.per_model = Some(PerModel {
             one_minus_beta_1: per_element(|c| 1.0 - c.beta_1),
             beta_2: per_element(|c| c.beta_2),
@@ -243,6 +247,27 @@ impl KerasAdam {
 
     pub fn device(&self) -> Device {
         self.params.device()
+    }
+
+    /// Sets every model's learning rate to `factor` x its configured one (a schedule's step
+    /// between epochs, `train.lr_decay`), and refills the device scalars from the current step:
+    /// a captured graph reads the new rate from its table, with no recapture.
+    pub fn set_lr_factor(&mut self, factor: f64) {
+        self.config.learning_rate = self.base_lrs[0] * factor;
+        if let Some(p) = &mut self.per_model {
+            for (c, base) in p.configs.iter_mut().zip(&self.base_lrs) {
+                c.learning_rate = base * factor;
+            }
+        }
+        self.refill();
+    }
+
+    /// Each model's learning rate now (one for a single model).
+    pub fn learning_rates(&self) -> Vec<f64> {
+        match &self.per_model {
+            Some(p) => p.configs.iter().map(|c| c.learning_rate).collect(),
+            None => vec![self.config.learning_rate],
+        }
     }
 
     /// -1/alpha for step t (1-based), in f64 (see the module header), of each model whose

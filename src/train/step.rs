@@ -234,10 +234,16 @@ impl<'a> TrainStep<'a> {
         }
     }
 
-    /// Before an epoch: zero the loss sums, and give device scalars the epoch's steps.
-    pub fn begin_epoch(&mut self) {
+    /// Before an epoch: zero the loss sums, set the epoch's learning rates (`factor` x the
+    /// configured ones), and give device scalars the epoch's steps.
+    pub fn begin_epoch_at(&mut self, lr_factor: f64) {
         let _ = self.sums.zero_();
-        self.opt.refill();
+        self.opt.set_lr_factor(lr_factor);
+    }
+
+    /// `begin_epoch_at` at the configured learning rates.
+    pub fn begin_epoch(&mut self) {
+        self.begin_epoch_at(1.0);
     }
 
     /// One optimizer step on the training images at `idx` (int64, on the images' device).
