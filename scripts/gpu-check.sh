@@ -183,6 +183,16 @@ cat "$out/logs/stack-noise.log" >> "$report"
 say '```'
 
 say ""
+say "TensorBoard's cost on the GPU: 3 epochs with the event files and without (s per epoch):"
+for tb in on off; do
+  flag=""; [ "$tb" = off ] && flag="--no-tensorboard"
+  step "train-tb-$tb" 60 "$bin" train --dataset fashion-mnist --data-dir "$data" --device cuda \
+    --epochs 3 --out "$work/tb-$tb" --quiet --no-export $flag
+  [ -f "$work/tb-$tb/metrics.csv" ] && tail -n +2 "$work/tb-$tb/metrics.csv" \
+    | awk -F, -v t="$tb" '{ printf "- tensorboard %s, epoch %s: %.2f s\n", t, $1, $8 }' >> "$report"
+done
+
+say ""
 say "## CUDA pytest tests (tests/python/test_cuda.py)"
 step pytest-cuda 120 "$py" -m pytest -q -p no:cacheprovider tests/python/test_cuda.py
 tail -n 3 "$out/logs/pytest-cuda.log" | sed 's/^/    /' >> "$report"

@@ -27,6 +27,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Train a VAE (a new run, or continue one with --resume).
@@ -230,6 +232,9 @@ pub struct TrainArgs {
     /// [default: 0].
     #[arg(long, value_name = "D")]
     pub min_delta: Option<f64>,
+    /// Write no TensorBoard event files (<run>/tensorboard/; on by default).
+    #[arg(long)]
+    pub no_tensorboard: bool,
     /// Start from this TOML config (a preset in configs/, or a run's config.toml). Every flag
     /// given wins over it, even one equal to its default; the run prints what the flags changed.
     #[arg(long, value_name = "FILE", conflicts_with = "resume")]

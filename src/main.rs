@@ -322,6 +322,7 @@ fn train_request(a: &TrainArgs) -> Result<TrainRequest> {
                 stream: a.stream_data,
                 early_stopping: a.early_stopping,
                 min_delta: a.min_delta,
+                no_tensorboard: a.no_tensorboard,
             },
         },
         out: a.out.clone(),

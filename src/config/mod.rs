@@ -405,6 +405,8 @@ pub struct TrainingConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub early_stopping: Option<usize>,
     pub min_delta: f64,
+    /// Write TensorBoard event files into `<run>/tensorboard/` (`--no-tensorboard`: off).
+    pub tensorboard: bool,
     /// The step form that ran last (written by the trainer; not an input).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub step_form: Option<StepForm>,
@@ -438,6 +440,7 @@ impl Default for TrainingConfig {
             lr_decay_every: 1,
             early_stopping: None,
             min_delta: 0.0,
+            tensorboard: true,
             step_form: None,
         }
     }

@@ -41,6 +41,8 @@ pub struct RunOverrides {
     /// `--early-stopping N`; 0 turns it off.
     pub early_stopping: Option<usize>,
     pub min_delta: Option<f64>,
+    /// `--no-tensorboard` can only turn the event files off.
+    pub no_tensorboard: bool,
 }
 
 fn set<T: Clone>(dst: &mut T, v: &Option<T>) {
@@ -101,6 +103,9 @@ impl RunOverrides {
             None => {}
         }
         set(&mut c.train.min_delta, &self.min_delta);
+        if self.no_tensorboard {
+            c.train.tensorboard = false;
+        }
     }
 }
 

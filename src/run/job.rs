@@ -9,16 +9,20 @@ use tch::{Device, Tensor};
 
 use crate::config::{CudaGraphMode, DatasetKind, TrainConfig};
 use crate::data::{self, batch, source::SourceInfo, Split};
+use crate::model::loss::Losses;
 use crate::model::stack::{self, Noise, StackedVae};
 use crate::model::Layout;
 use crate::run::checkpoint::{self, TrainState, CONFIG_FILE, METRICS_FILE};
 use crate::run::data_identity::{self, DataIdentity};
 use crate::run::metrics::{self, EpochRow};
+use crate::run::tensorboard::{self, EventWriter};
 use crate::run::watch::Watch;
 use crate::train::models::{Models, Solo, Stack};
 use crate::train::optim::KerasAdam;
 use crate::train::step::{StepData, TrainStep};
 use crate::train::{fit, layout_for, Flow, Schedule};
+use crate::util::images;
+use std::cell::RefCell;
 
 /// How many test images the reconstruction PNGs show.
 const RECONSTRUCTION_IMAGES: i64 = 10;
@@ -312,6 +316,24 @@ pub fn train_group(jobs: &[TrainJob], stacking: Option<&Stacking>) -> Result<Fin
             .to_device(job.device),
     );
     let mut rows = vec![Vec::new(); jobs.len()];
+    let writers = jobs
+        .iter()
+        .zip(&prepared)
+        .map(|(job, p)| -> Result<Option<EventWriter>> {
+            if !job.config.train.tensorboard {
+                return Ok(None);
+            }
+            let dir = job.run.join(tensorboard::TENSORBOARD_DIR);
+            let context = || format!("writing TensorBoard events into {}", dir.display());
+            let mut w = EventWriter::create(&job.run, p.resumed.then_some(p.state.step))
+                .with_context(context)?;
+            if !p.resumed {
+                let text = format!("```toml\n{}```", job.config.to_toml());
+                w.text("config", 0, &text).with_context(context)?;
+            }
+            Ok(Some(w))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let schedule = Schedule {
         test_images: &test_x,
         images_at,
@@ -324,11 +346,27 @@ pub fn train_group(jobs: &[TrainJob], stacking: Option<&Stacking>) -> Result<Fin
         run_label: job.run.display().to_string(),
         model_labels: jobs.iter().map(|j| j.run.display().to_string()).collect(),
         lr_factor: &|epoch| cfg.train.lr_factor(epoch),
+        report_steps: jobs.iter().any(|j| j.config.train.tensorboard),
     };
     // Models that early stopping has ended: a stack trains them on with the others, but their
     // run folders keep the epoch they stopped at.
-    let mut stopped = vec![false; jobs.len()];
-    fit(&mut step, &schedule, |end| {
+    let stopped = RefCell::new(vec![false; jobs.len()]);
+    let writers = RefCell::new(writers);
+    let on_steps = |global: i64, running: &[Losses]| -> Result<()> {
+        let stopped = stopped.borrow();
+        for (j, w) in writers.borrow_mut().iter_mut().enumerate() {
+            if let (Some(w), false) = (w, stopped[j]) {
+                w.scalars(global, &[("train/running_loss", running[j].loss)])
+                    .with_context(|| format!("writing {}", w.path().display()))?;
+            }
+        }
+        Ok(())
+    };
+    fit(&mut step, &schedule, on_steps, |end| {
+        let mut stopped = stopped.borrow_mut();
+        let mut writers = writers.borrow_mut();
+        let mut recons: Option<Vec<Tensor>> = None;
+        let mut samples: Option<Vec<Tensor>> = None;
         // Each run's own `reconstruction_every` (a stack's models may differ in it).
         let draws: Vec<bool> = jobs
             .iter()
@@ -337,10 +375,8 @@ pub fn train_group(jobs: &[TrainJob], stacking: Option<&Stacking>) -> Result<Fin
                 every > 0 && (end.epoch % every == 0 || end.epoch == cfg.train.epochs)
             })
             .collect();
-        let recons = draws
-            .contains(&true)
-            .then(|| tch::no_grad(|| dyn_models.reconstruct_mean(&recon_x)));
         let lrs = end.optimizer.learning_rates();
+        let global = end.optimizer.step;
         for (j, job) in jobs.iter().enumerate() {
             if stopped[j] {
                 continue;
@@ -357,9 +393,29 @@ pub fn train_group(jobs: &[TrainJob], stacking: Option<&Stacking>) -> Result<Fin
             if verdict.best {
                 checkpoint::save_best(run)?;
             }
-            if let (Some(recons), true) = (&recons, draws[j]) {
-                let path = reconstruction_path(run, end.epoch);
-                crate::util::images::save_reconstructions(&path, &recon_x, &recons[j])?;
+            let last = end.epoch == cfg.train.epochs || verdict.stop;
+            let writer = writers[j].as_mut();
+            if draws[j] || (writer.is_some() && last) {
+                let all = recons
+                    .get_or_insert_with(|| tch::no_grad(|| dyn_models.reconstruct_mean(&recon_x)));
+                let grid = images::reconstruction_grid(&recon_x, &all[j]);
+                if draws[j] {
+                    let path = reconstruction_path(run, end.epoch);
+                    images::save_png(&path, &grid)?;
+                }
+                if let Some(w) = writer {
+                    let sample = last.then(|| {
+                        samples.get_or_insert_with(|| {
+                            tch::no_grad(|| dyn_models.sample(SAMPLE_IMAGES))
+                        })[j]
+                            .shallow_clone()
+                    });
+                    log_epoch(w, global, &row, n, &grid, sample.as_ref())
+                        .with_context(|| format!("writing {}", w.path().display()))?;
+                }
+            } else if let Some(w) = writer {
+                w.scalars(global, &epoch_scalars(&row, n))
+                    .with_context(|| format!("writing {}", w.path().display()))?;
             }
             rows[j].push(row);
             if verdict.stop {
@@ -566,6 +622,51 @@ impl Trainer {
             layout,
         })
     }
+}
+
+/// Samples in the TensorBoard sample grid.
+const SAMPLE_IMAGES: i64 = 16;
+
+/// An epoch's scalars as TensorBoard tags: metrics.csv's columns under `epoch/`, and the images
+/// per second (of one model).
+fn epoch_scalars(row: &EpochRow, images: i64) -> Vec<(&'static str, f64)> {
+    let mut out = vec![
+        ("epoch/train_loss", row.train_loss),
+        ("epoch/train_r_loss", row.train_r_loss),
+        ("epoch/train_kl_loss", row.train_kl_loss),
+        ("epoch/test_loss", row.test_loss),
+        ("epoch/test_r_loss", row.test_r_loss),
+        ("epoch/test_kl_loss", row.test_kl_loss),
+        ("epoch/seconds", row.seconds),
+        (
+            "epoch/images_per_second",
+            images as f64 / row.seconds.max(1e-9),
+        ),
+    ];
+    if let Some(lr) = row.learning_rate {
+        out.push(("epoch/learning_rate", lr));
+    }
+    out
+}
+
+/// An epoch into TensorBoard: its scalars, the reconstruction grid, and the samples' grid.
+fn log_epoch(
+    w: &mut EventWriter,
+    step: i64,
+    row: &EpochRow,
+    images: i64,
+    recon: &image::RgbImage,
+    samples: Option<&Tensor>,
+) -> std::io::Result<()> {
+    w.scalars(step, &epoch_scalars(row, images))?;
+    let png = |g: &image::RgbImage| (images::png_bytes(g), (g.width(), g.height(), 3));
+    let (bytes, dims) = png(recon);
+    w.image("reconstructions", step, bytes, dims)?;
+    if let Some(s) = samples {
+        let (bytes, dims) = png(&images::grid(s, 8, 2, 2));
+        w.image("samples", step, bytes, dims)?;
+    }
+    Ok(())
 }
 
 /// `<run>/reconstructions-epoch-0020.png`.

@@ -5,4 +5,5 @@ pub mod data_identity;
 pub mod job;
 pub mod lock;
 pub mod metrics;
+pub mod tensorboard;
 pub mod watch;

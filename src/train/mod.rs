@@ -143,6 +143,9 @@ pub struct Schedule<'a> {
     pub model_labels: Vec<String>,
     /// The learning rate's factor in an epoch (0-based): `TrainingConfig::lr_factor`.
     pub lr_factor: &'a dyn Fn(usize) -> f64,
+    /// Hand the running training losses to `fit`'s `on_steps` every `BAR_REFRESH_STEPS` steps
+    /// (TensorBoard), also with no progress bar (each read waits for the device).
+    pub report_steps: bool,
 }
 
 /// What the caller of `fit` says after an epoch.
@@ -183,6 +186,7 @@ fn summary(l: &[Losses]) -> String {
 pub fn fit(
     step: &mut TrainStep,
     s: &Schedule,
+    mut on_steps: impl FnMut(i64, &[Losses]) -> Result<()>,
     mut on_epoch: impl FnMut(&EpochEnd) -> Result<Flow>,
 ) -> Result<()> {
     let n = s.train_images;
@@ -211,11 +215,16 @@ pub fn fit(
             step.run(idx, batches.get(i + 1))?;
             seen += idx.size()[0];
             bar.inc(1);
-            // Each read of the running losses waits for the device: only for a visible bar.
-            if !bar.is_hidden() && (i % BAR_REFRESH_STEPS == 0 || i + 1 == batches.len()) {
+            // Each read of the running losses waits for the device: only for a visible bar, or
+            // for `on_steps` when asked.
+            let wanted = !bar.is_hidden() || s.report_steps;
+            if wanted && (i % BAR_REFRESH_STEPS == 0 || i + 1 == batches.len()) {
                 let l = losses_from(&(step.sums() / seen as f64));
                 let rate = seen as f64 / t0.elapsed().as_secs_f64().max(1e-9);
                 bar.set_message(format!("{} {rate:.0} img/s", summary(&l)));
+                if s.report_steps {
+                    on_steps(step.optimizer().step, &l)?;
+                }
             }
         }
         bar.finish_and_clear();

@@ -40,6 +40,8 @@ pub trait Models {
     /// Model `j`'s state dict where the models hold their own tensors (a stack's parts); None
     /// for a solo model, whose variable store has them.
     fn model_state(&self, j: i64) -> Option<Vec<(String, Tensor)>>;
+    /// Each model's decodes of `n` draws from N(0, I), `[n, C, H, W]` each.
+    fn sample(&self, n: i64) -> Vec<Tensor>;
 }
 
 /// One model. `noise` is `Noise::Fresh` (its own draws, as `train` runs) or its row of a
@@ -97,6 +99,12 @@ impl Models for Solo<'_> {
     fn model_state(&self, _: i64) -> Option<Vec<(String, Tensor)>> {
         None
     }
+
+    fn sample(&self, n: i64) -> Vec<Tensor> {
+        let l = self.vae.config.latent_dim;
+        let z = Tensor::randn([n, l], (Kind::Float, self.device()));
+        vec![self.vae.decoder.forward(&z)]
+    }
 }
 
 /// K stacked models and where their noise comes from.
@@ -133,5 +141,12 @@ impl Models for Stack {
         let mut state = self.model.model_state(j);
         state.sort_by(|a, b| a.0.cmp(&b.0));
         Some(state)
+    }
+
+    fn sample(&self, n: i64) -> Vec<Tensor> {
+        let (k, l) = (self.model.k, self.model.config.latent_dim);
+        let z = Tensor::randn([k, n, l], (Kind::Float, self.device()));
+        let images = self.model.decode(&z, false);
+        (0..k).map(|j| images.select(1, j)).collect()
     }
 }

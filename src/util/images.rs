@@ -56,6 +56,19 @@ pub fn save_reconstructions(
     originals: &Tensor,
     reconstructions: &Tensor,
 ) -> anyhow::Result<()> {
+    save_png(path, &reconstruction_grid(originals, reconstructions))
+}
+
+/// The PNG bytes of `img` (TensorBoard's image events carry them).
+pub fn png_bytes(img: &RgbImage) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .expect("PNG encoding into memory");
+    out.into_inner()
+}
+
+/// The grid of the originals (first row) above their reconstructions (second row).
+pub fn reconstruction_grid(originals: &Tensor, reconstructions: &Tensor) -> RgbImage {
     let n = originals.size()[0] as usize;
     let both = Tensor::cat(
         &[
@@ -64,7 +77,7 @@ pub fn save_reconstructions(
         ],
         0,
     );
-    save_png(path, &grid(&both, n, 2, 2))
+    grid(&both, n, 2, 2)
 }
 
 /// Writes a PNG atomically.
