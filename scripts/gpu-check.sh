@@ -208,6 +208,8 @@ if [ -f "$r/config.toml" ]; then
   step reconstruct 30 "$bin" reconstruct "$r" --device cuda
   step sample 30 "$bin" sample "$r" --device cuda
   step interpolate 30 "$bin" interpolate "$r" --from 0 --to 1 --device cuda
+  step eval-cuda 60 "$bin" eval "$r" --device cuda --k 100
+  sed -n '1,12p' "$out/logs/eval-cuda.log" >> "$report"
   cp "$r/latent.png" "$out/latent-fashion-gpu.png" 2>/dev/null
   cp "$r/reconstructions.png" "$out/reconstructions-gpu.png" 2>/dev/null
 else

@@ -268,6 +268,15 @@ fn shards_agree_with_one_process(extra: &[&str]) -> tempfile::TempDir {
     let one = summary(&tmp.path().join("one"));
     assert_eq!(one.len(), 5, "{one:?}");
     assert!(one[1..].iter().all(|l| l.contains(",done,2,2,")), "{one:?}");
+    // The points' nats (eval.json): the negative ELBO above the IWAE bound, in every row.
+    let mut csv = csv::Reader::from_path(tmp.path().join("one/summary.csv")).unwrap();
+    let header = csv.headers().unwrap().clone();
+    let at = |name: &str| header.iter().position(|h| h == name).unwrap();
+    for rec in csv.records() {
+        let rec = rec.unwrap();
+        let cell = |name: &str| -> f64 { rec[at(name)].parse().unwrap() };
+        assert!(cell("neg_elbo_nats") > cell("iwae_nll_nats"), "{rec:?}");
+    }
     let two = summary(&tmp.path().join("two"));
     if extra.is_empty() {
         assert_eq!(one, two);

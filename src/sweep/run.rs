@@ -108,9 +108,64 @@ pub fn status(dir: &Path, epochs: usize) -> Status {
     }
 }
 
-/// What `train` writes after the last epoch: the figures and the export.
-fn finished_extras(dir: &Path) -> bool {
-    dir.join("loss.png").is_file() && export::default_dir(dir).join(export::VAE_FILE).is_file()
+/// A point's evaluation in nats (crate::eval), for summary.csv: on the first
+/// `EVAL_IMAGES` test images with `EVAL_K` samples each, seed 0.
+pub const EVAL_FILE: &str = "eval.json";
+pub const EVAL_IMAGES: i64 = 1000;
+pub const EVAL_K: i64 = 20;
+
+/// What `train` writes after the last epoch (the figures, and with `export` the export).
+fn drawn(dir: &Path, export: bool) -> bool {
+    dir.join("loss.png").is_file()
+        && (!export || export::default_dir(dir).join(export::VAE_FILE).is_file())
+}
+
+/// What a finished point has beside its checkpoint: the figures, the export and eval.json.
+fn finished_extras(dir: &Path, export: bool) -> bool {
+    drawn(dir, export) && dir.join(EVAL_FILE).is_file()
+}
+
+/// The figures, the export and eval.json that `dir` lacks, from the model in memory when it
+/// just trained (`trained`), else from the run folder. Call it under the point's lock.
+fn finish_extras(
+    job: &TrainJob,
+    export: bool,
+    trained: Option<(&job::Finished, usize)>,
+) -> Result<()> {
+    let dir = &job.run;
+    if !drawn(dir, export) {
+        finish(job, export, trained)?;
+    }
+    if dir.join(EVAL_FILE).is_file() {
+        return Ok(());
+    }
+    let on_disk;
+    let (model, images) = match trained {
+        Some((done, j)) => (&done.runs[j].model, done.test.images.shallow_clone()),
+        None => {
+            on_disk = checkpoint::load_model(dir, job.device)?;
+            let (split, _) = crate::data::open_split(
+                &on_disk.config,
+                &on_disk.config.data.dir(),
+                crate::data::Which::Test,
+            )?;
+            let images = split.limit(on_disk.config.data.test_limit).images;
+            (&on_disk, images)
+        }
+    };
+    let n = images.size()[0].min(EVAL_IMAGES);
+    tch::manual_seed(0);
+    let report = crate::eval::evaluate(
+        &model.vae,
+        &images.narrow(0, 0, n),
+        model.config.train.r_loss_factor,
+        EVAL_K,
+        crate::eval::Samples::Drawn,
+        job.device,
+    );
+    let path = dir.join(EVAL_FILE);
+    crate::util::fsutil::write_atomic(&path, serde_json::to_string_pretty(&report)?.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// The outcome of one `sweep run` process.
@@ -198,7 +253,7 @@ pub fn run(sweep: &Sweep, file: &SweepFile, opts: &SweepRun) -> Result<Outcome> 
         let epochs = point.config.train.epochs;
         match status(&dir, epochs) {
             // Trained, and its figures and export written (a kill can come between them).
-            Status::Done if !opts.export || finished_extras(&dir) => continue,
+            Status::Done if finished_extras(&dir, opts.export) => continue,
             Status::Done => {}
             Status::Running => {
                 outcome.busy.push(point.name.clone());
@@ -231,7 +286,7 @@ enum Need {
 fn need(dir: &Path, point: &Point, helping: bool, opts: &SweepRun) -> (Need, Status) {
     let status = status(dir, point.config.train.epochs);
     let need = match status {
-        Status::Done if !opts.export || finished_extras(dir) => Need::Nothing,
+        Status::Done if finished_extras(dir, opts.export) => Need::Nothing,
         Status::Done => Need::Finish,
         Status::Running => Need::Nothing,
         Status::Failed if helping => Need::Nothing,
@@ -373,12 +428,7 @@ fn finish_point(
     let job = point_job(point, dir, opts);
     let done = RunLock::acquire(dir)
         .map_err(anyhow::Error::from)
-        .and_then(|_lock| {
-            if opts.export && finished_extras(dir) {
-                return Ok(());
-            }
-            finish(&job, opts.export, trained)
-        });
+        .and_then(|_lock| finish_extras(&job, opts.export, trained));
     outcome.record(point, dir, done);
 }
 
@@ -407,10 +457,7 @@ fn train_point(point: &Point, dir: &Path, opts: &SweepRun) -> Result<()> {
     // The figures and the export under the point's lock too: another process that finds the
     // point trained but not finished must not write the same export folder at the same time.
     let _lock = RunLock::acquire(dir)?;
-    if opts.export && finished_extras(dir) {
-        return Ok(());
-    }
-    finish(&job, opts.export, done.as_ref().map(|d| (d, 0)))
+    finish_extras(&job, opts.export, done.as_ref().map(|d| (d, 0)))
 }
 
 /// One row of summary.csv.
@@ -425,6 +472,20 @@ pub struct Row {
     pub last: Option<metrics::EpochRow>,
     /// Seconds over all epochs (metrics.csv).
     pub seconds: f64,
+    /// The negative ELBO and the IWAE bound in nats per image (eval.json), when written.
+    pub neg_elbo_nats: Option<f64>,
+    pub iwae_nll_nats: Option<f64>,
+}
+
+/// (negative ELBO, IWAE bound) of a point's eval.json.
+fn read_eval(dir: &Path) -> (Option<f64>, Option<f64>) {
+    let Some(v) = std::fs::read(dir.join(EVAL_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+    else {
+        return (None, None);
+    };
+    (v["neg_elbo_nats"].as_f64(), v["iwae_nll_nats"].as_f64())
 }
 
 /// The sweep's rows, read from the point folders as they are now.
@@ -435,6 +496,7 @@ pub fn rows(sweep: &Sweep, out: &Path) -> Vec<Row> {
         .map(|p| {
             let dir = point_dir(out, p);
             let history = metrics::read(&dir.join(METRICS_FILE)).unwrap_or_default();
+            let (neg_elbo_nats, iwae_nll_nats) = read_eval(&dir);
             Row {
                 name: p.name.clone(),
                 values: sweep
@@ -452,6 +514,8 @@ pub fn rows(sweep: &Sweep, out: &Path) -> Vec<Row> {
                 epochs: p.config.train.epochs,
                 last: history.last().copied(),
                 seconds: history.iter().map(|r| r.seconds).sum(),
+                neg_elbo_nats,
+                iwae_nll_nats,
             }
         })
         .collect()
@@ -474,6 +538,8 @@ pub fn write_summary(sweep: &Sweep, out: &Path) -> Result<()> {
             "test_loss",
             "test_r_loss",
             "test_kl_loss",
+            "neg_elbo_nats",
+            "iwae_nll_nats",
             "seconds",
         ]
         .map(String::from),
@@ -493,6 +559,8 @@ pub fn write_summary(sweep: &Sweep, out: &Path) -> Result<()> {
             l.map(|l| l.test_loss),
             l.map(|l| l.test_r_loss),
             l.map(|l| l.test_kl_loss),
+            r.neg_elbo_nats,
+            r.iwae_nll_nats,
         ] {
             rec.push(v.map_or(String::new(), |v| format!("{v:.6}")));
         }
