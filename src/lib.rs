@@ -8,8 +8,9 @@
 //! - `data`: IDX files, fetching and offline sources, image folders and their cache, batches;
 //! - `model`: the Keras mirror (encoder, decoder, layers, layouts), its loss and summary;
 //! - `train`: the epoch loop, the step (eager or CUDA graph), Keras Adam, the benchmark;
-//! - `run`: the run folder: checkpoint, metrics.csv, lock, data identity, and the job that
-//!   trains a run folder;
+//! - `run`: the run folder: checkpoint (and `best/`), metrics.csv, TensorBoard events, early
+//!   stopping, lock, data identity, and the job that trains a run folder (or a group of them
+//!   as one stack);
 //! - `eval`: what a trained model is worth (negative ELBO, IWAE bound, active units);
 //! - `plot`: the figures;
 //! - `interop`: exports (TorchScript, safetensors, the model card) and Keras import;

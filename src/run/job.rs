@@ -1,7 +1,11 @@
 //! A training run in its folder: take the lock, load and check the data, write config.toml and
-//! data.toml, build or restore the model and Adam, then drive `crate::train::fit`, writing a row
-//! of metrics.csv, a checkpoint and every `reconstruction_every` epochs a PNG of test
-//! reconstructions after each epoch.
+//! data.toml, build or restore the model and Adam, then drive `crate::train::fit`, writing after
+//! each epoch a row of metrics.csv, a checkpoint (and `best/` when the test loss is the lowest
+//! yet), TensorBoard events and every `reconstruction_every` epochs a PNG of test
+//! reconstructions; early stopping (`run::watch`) may end it sooner. A sweep's group of runs of
+//! one shape trains the same way as one stacked model (`train_group`), each run folder getting
+//! what it would have got alone.
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -22,7 +26,6 @@ use crate::train::optim::KerasAdam;
 use crate::train::step::{StepData, TrainStep};
 use crate::train::{fit, layout_for, Flow, Schedule};
 use crate::util::images;
-use std::cell::RefCell;
 
 /// How many test images the reconstruction PNGs show.
 const RECONSTRUCTION_IMAGES: i64 = 10;
@@ -436,14 +439,21 @@ pub fn train_group(jobs: &[TrainJob], stacking: Option<&Stacking>) -> Result<Fin
         })
     })?;
     drop(step);
+    let stopped = stopped.into_inner();
     let mut runs = Vec::with_capacity(jobs.len());
     for ((job, rows), ran) in jobs.iter().zip(rows).zip(ran_configs) {
-        let j = runs.len() as i64;
-        let model = models.copy_of(j, &ran, job.device, &job.run)?;
+        let j = runs.len();
+        // A model that early stopping ended inside a stack trained on with the others: its
+        // run's state is its checkpoint, not the stack's tensors now.
+        let model = if stopped[j] && jobs.len() > 1 {
+            checkpoint::load_model(&job.run, job.device)?
+        } else {
+            models.copy_of(j as i64, &ran, job.device, &job.run)?
+        };
         runs.push(Trained {
+            epochs: rows.last().map_or(start.epoch, |r| r.epoch),
             rows,
             model,
-            epochs: cfg.train.epochs,
         });
     }
     Ok(Finished {
