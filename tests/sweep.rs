@@ -414,3 +414,38 @@ fn the_slurm_example_runs_an_array_of_two_tasks_into_one_folder() {
         "{rows:?}"
     );
 }
+
+#[test]
+fn a_group_bigger_than_a_stack_is_split_evenly_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    tiny_sweep(tmp.path());
+    // 4 points of one shape, at most 3 to a stack: stacks of 2 and 2.
+    let o = vae_tch(
+        &[
+            &RUN[..],
+            &[
+                "--out",
+                "s",
+                "--epochs",
+                "1",
+                "--stack",
+                "on",
+                "--stack-max",
+                "3",
+            ],
+        ]
+        .concat(),
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("4 points of one shape") && text(&o).contains("stacks of at most 3"),
+        "{}",
+        text(&o)
+    );
+    let rows = summary(&tmp.path().join("s"));
+    assert!(
+        rows[1..].iter().all(|l| l.contains(",done,1,1,")),
+        "{rows:?}"
+    );
+}

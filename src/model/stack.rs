@@ -5,7 +5,9 @@
 //! model's own per-channel statistics; the Dense layers are one batched matmul over `[K, B, .]`.
 //! So one stacked pass is the same number of kernels whatever K is, and each model's numbers
 //! are its solo numbers (tests/stack.rs: outputs, losses and gradients of K = 3 against 3 solo
-//! models). Latents are `[K, B, L]`; images out are `[B, K, C, H, W]`. NCHW, unflipped.
+//! models). Latents are `[K, B, L]`; images out are `[B, K, C, H, W]`. It is built from solo
+//! models in the plain layout (NCHW, unflipped) and may then run channels-last and flipped as
+//! a solo model does (`set_channels_last`, `set_flipped`); its tensors in and out stay plain.
 use tch::{Kind, Tensor};
 
 use super::{
@@ -166,7 +168,7 @@ impl StackedVae {
                 .iter()
                 .all(|m| m.encoder.layout == Layout::default()
                     && m.decoder.layout == Layout::default()),
-            "stacked models run NCHW, unflipped"
+            "a stack is built from models in the plain layout (NCHW, unflipped)"
         );
         let k = models.len() as i64;
         let convs = (0..config.encoder_conv_filters.len())

@@ -325,7 +325,8 @@ fn run_stacked(sweep: &Sweep, opts: &SweepRun, outcome: &mut Outcome) -> Result<
                 }
             }
             for (_, ready) in by_epoch {
-                if ready.len() > max && !opts.quiet {
+                // Said even with --quiet: it decides how the sweep trains.
+                if ready.len() > max {
                     eprintln!(
                         "sweep: {} points of one shape; about {} MB each, so stacks of at most {max} (--stack-max {})",
                         ready.len(),
