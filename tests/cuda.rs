@@ -99,10 +99,8 @@ fn run_form_on(
     (w, step.sums().copy(), step.form())
 }
 
-#[test]
-fn the_graphed_step_trains_like_the_eager_step() {
-    let _g = common::rng_lock();
-    let Some(dev) = cuda() else { return };
+/// 300 synthetic images on `dev` and one shuffle of them in batches of 32.
+fn synthetic_batches(dev: Device) -> (Tensor, Vec<Tensor>) {
     let (bytes, _) = common::synthetic_images(300, 4);
     let x = (Tensor::from_slice(&bytes)
         .view([300, 1, 28, 28])
@@ -110,8 +108,15 @@ fn the_graphed_step_trains_like_the_eager_step() {
         / 255.0)
         .to_device(dev);
     tch::manual_seed(2);
+    (x, vae_tch::data::batch::shuffled(300, 32, dev))
+}
+
+#[test]
+fn the_graphed_step_trains_like_the_eager_step() {
+    let _g = common::rng_lock();
+    let Some(dev) = cuda() else { return };
     // 9 full batches of 32 and a last one of 12, which runs eagerly beside the graph.
-    let idx = vae_tch::data::batch::shuffled(300, 32, dev);
+    let (x, idx) = synthetic_batches(dev);
     let (we, se, fe) = run_form(CudaGraphMode::Off, &x, &idx);
     let (wg, sg, fg) = run_form(CudaGraphMode::On, &x, &idx);
     assert_eq!((fe, fg), (StepForm::Eager, StepForm::CudaGraph));
@@ -243,14 +248,7 @@ fn run_stack(form: CudaGraphMode, x: &Tensor, idx: &[Tensor]) -> (Vec<Tensor>, T
 fn the_graphed_stack_trains_like_the_eager_stack() {
     let _g = common::rng_lock();
     let Some(dev) = cuda() else { return };
-    let (bytes, _) = common::synthetic_images(300, 4);
-    let x = (Tensor::from_slice(&bytes)
-        .view([300, 1, 28, 28])
-        .to_kind(Kind::Float)
-        / 255.0)
-        .to_device(dev);
-    tch::manual_seed(2);
-    let idx = vae_tch::data::batch::shuffled(300, 32, dev);
+    let (x, idx) = synthetic_batches(dev);
     let (we, se, fe) = run_stack(CudaGraphMode::Off, &x, &idx);
     let (wg, sg, fg) = run_stack(CudaGraphMode::On, &x, &idx);
     assert_eq!((fe, fg), (StepForm::Eager, StepForm::CudaGraph));

@@ -248,6 +248,19 @@ impl StackedVae {
         ok
     }
 
+    /// Puts the stack in `layout` (`set_channels_last`, `set_flipped`), as `Vae::set_layout`
+    /// does a solo model; returns the layout in effect (not flipped where the model has no
+    /// exact flipped form).
+    pub fn set_layout(&mut self, layout: Layout) -> Layout {
+        if layout.channels_last {
+            self.set_channels_last();
+        }
+        if layout.flipped {
+            self.set_flipped();
+        }
+        self.layout
+    }
+
     /// Maps `x` (unflipped, NCHW) in the layout: flipped, channels-last.
     fn in_layout(&self, x: Tensor) -> Tensor {
         let x = flip_if(&x, self.layout.flipped);

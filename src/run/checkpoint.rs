@@ -105,6 +105,11 @@ pub fn read_state(run: &Path) -> Result<TrainState, CheckpointError> {
     if !path.is_file() {
         return Err(CheckpointError::NoCheckpoint(run.to_path_buf()));
     }
+    read_state_file(path)
+}
+
+/// A `state.toml`.
+fn read_state_file(path: PathBuf) -> Result<TrainState, CheckpointError> {
     let text = fs::read_to_string(&path).map_err(io(&path))?;
     toml::from_str(&text).map_err(|e| CheckpointError::Format {
         path,
@@ -148,14 +153,7 @@ pub fn dir_of(run: &Path, which: Which) -> Result<PathBuf, CheckpointError> {
 pub fn read_state_of(run: &Path, which: Which) -> Result<TrainState, CheckpointError> {
     match which {
         Which::Last => read_state(run),
-        Which::Best => {
-            let path = dir_of(run, which)?.join(STATE_FILE);
-            let text = fs::read_to_string(&path).map_err(io(&path))?;
-            toml::from_str(&text).map_err(|e| CheckpointError::Format {
-                path,
-                message: e.to_string(),
-            })
-        }
+        Which::Best => read_state_file(dir_of(run, which)?.join(STATE_FILE)),
     }
 }
 
@@ -264,7 +262,7 @@ pub fn save(
 }
 
 /// The variables of `vs` by name, sorted, as contiguous tensors.
-fn weights_of(vs: &nn::VarStore) -> Vec<(String, tch::Tensor)> {
+pub fn weights_of(vs: &nn::VarStore) -> Vec<(String, tch::Tensor)> {
     let mut named: Vec<(String, tch::Tensor)> = vs
         .variables()
         .into_iter()

@@ -484,12 +484,7 @@ impl TrainedModels {
         run: &Path,
     ) -> Result<crate::model::Loaded> {
         let named = match self {
-            TrainedModels::Solo(m) => {
-                m.vs.variables()
-                    .into_iter()
-                    .map(|(n, t)| (n, t.detach().contiguous()))
-                    .collect()
-            }
+            TrainedModels::Solo(m) => checkpoint::weights_of(&m.vs),
             TrainedModels::Stack(s) => s.model_state(j).expect("a stack holds its models' tensors"),
         };
         let copy = crate::model::build(config, device, config.train.seed);
@@ -593,14 +588,7 @@ impl Trainer {
         // a step channels-last and flipped against 233 NCHW (2026-12-02).
         let cfg = &jobs[0].config;
         let graphed = device.is_cuda() && cfg.train.cuda_graph != CudaGraphMode::Off;
-        let want = layout_for(device, graphed);
-        if want.channels_last {
-            model.set_channels_last();
-        }
-        if want.flipped {
-            model.set_flipped();
-        }
-        let layout = model.layout;
+        let layout = model.set_layout(layout_for(device, graphed));
         let configs = jobs.iter().map(|j| j.config.optim.clone()).collect();
         let mut opt = KerasAdam::stacked(model.trainable(), configs, capacity);
         if start.epoch > 0 {

@@ -92,13 +92,7 @@ fn time_form(images: &Tensor, form: StepForm, bs: i64, k: i64, cfg: &BenchConfig
             .collect();
         let refs: Vec<&crate::model::Vae> = parts.iter().map(|m| &m.vae).collect();
         let mut model = StackedVae::new(&refs);
-        let l = layout(cfg, form);
-        if l.channels_last {
-            model.set_channels_last();
-        }
-        if l.flipped {
-            model.set_flipped();
-        }
+        model.set_layout(layout(cfg, form));
         opt = KerasAdam::stacked(
             model.trainable(),
             vec![config.optim.clone(); k as usize],
