@@ -28,6 +28,7 @@ vae-tch's fastest form; --json writes every number.
 
     scripts/bench.sh --device cpu --batch-size 32 --repeats 5
     scripts/bench.sh --device cuda --batch-size 32,256,1024 --json bench.json
+With --faces it times the book's faces model instead (scripts/bench_faces.py says how).
 """
 from __future__ import annotations
 
@@ -221,7 +222,18 @@ def main() -> None:
     ap.add_argument("--only", default="", help="comma-separated trainer names to run (default: all)")
     ap.add_argument("--stack", default="", help="comma-separated K: time K models trained at once instead "
                     "(vae-tch's stack, K solo steps, PyTorch's vmap ensemble), e.g. 1,4,16,64")
+    ap.add_argument("--faces", action="store_true", help="time the faces model (configs/faces-celeba.toml) "
+                    "instead, against PyTorch's eager, autocast, torch.compile and CUDA-graph forms "
+                    "(scripts/bench_faces.py)")
+    ap.add_argument("--image-size", type=int, default=None,
+                    help="--faces: the image side [default: 128 on CUDA, 64 on the CPU]")
+    ap.add_argument("--compile", action="store_true", help="--faces on the CPU: also time torch.compile "
+                    "(inductor's first compile takes minutes on 2 cores)")
     args = ap.parse_args()
+    if args.faces:
+        from bench_faces import faces
+
+        return faces(args)
     if args.stack:
         return stacked(args)
     sizes = [int(s) for s in args.batch_size.split(",")]

@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 use vae_tch::config::CudaGraphMode;
 use vae_tch::config::DatasetKind;
+use vae_tch::config::Precision;
 use vae_tch::config::ResizeMode;
 use vae_tch::config::StackMode;
 use vae_tch::plot::grids::Spacing;
@@ -253,6 +254,13 @@ pub struct TrainArgs {
     /// steps. [default: auto, or the run's with --resume]
     #[arg(long, value_enum, value_name = "MODE")]
     pub cuda_graph: Option<CudaGraphMode>,
+    /// Arithmetic of the convolutions and matmuls: fp32 (full float32, TF32 off on CUDA: exact
+    /// Keras parity), tf32 (torch's CUDA defaults: TF32 convolutions), bf16 (autocast to
+    /// bfloat16, as Keras's mixed_bfloat16; weights, Adam, the loss and BatchNorm's statistics
+    /// stay float32). The same as fp32 on the CPU but bf16. [default: tf32, or the run's with
+    /// --resume]
+    #[arg(long, value_enum, value_name = "P")]
+    pub precision: Option<Precision>,
     /// Do not write the TorchScript/safetensors exports into <run>/export at the end.
     #[arg(long)]
     pub no_export: bool,
@@ -266,18 +274,34 @@ pub struct TrainArgs {
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Data set whose training images are used.
-    #[arg(long, value_enum, default_value_t = DatasetKind::Mnist)]
-    pub dataset: DatasetKind,
-    /// Folder with the data set's IDX files [default: data/<dataset>].
+    /// The model, optimizer and r_loss_factor to time: a preset in configs/ (e.g.
+    /// configs/faces-celeba.toml) or a run's config.toml [default: the seed's MNIST model].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The model's input as C,H,W over the config's, e.g. 3,64,64 for the faces model at 64x64.
+    #[arg(long, value_name = "C,H,W", value_delimiter = ',')]
+    pub input_shape: Option<Vec<i64>>,
+    /// Data set whose training images are used [default: the config's; mnist].
+    #[arg(long, value_enum)]
+    pub dataset: Option<DatasetKind>,
+    /// Folder with the data set's IDX files, or with images for an image-folder config
+    /// [default: data/<dataset>].
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Time on N random images of the model's input shape instead of a data set [default for
+    /// an image-folder config without --data-dir: 8 batches of the largest batch size].
+    #[arg(long, value_name = "N")]
+    pub synthetic: Option<i64>,
     /// auto (CUDA when present), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
     /// Batch sizes to time (repeat the flag or separate with commas).
     #[arg(long = "batch-size", value_delimiter = ',', default_values_t = [32])]
     pub batch_sizes: Vec<i64>,
+    /// Precisions to time (fp32, tf32, bf16; see `train --help`), e.g. --precision
+    /// fp32,tf32,bf16 [default: the config's; tf32].
+    #[arg(long = "precision", value_enum, value_delimiter = ',')]
+    pub precisions: Vec<Precision>,
     /// Timed steps per measurement.
     #[arg(long, default_value_t = 200)]
     pub steps: usize,

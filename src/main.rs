@@ -16,7 +16,7 @@ use cli::{
 use vae_tch::commands::{self, train::TrainRequest};
 use vae_tch::config::overrides::{Overrides, RunOverrides};
 use vae_tch::config::TrainConfig;
-use vae_tch::config::{CudaGraphMode, StepForm};
+use vae_tch::config::{CudaGraphMode, DatasetKind, StepForm};
 use vae_tch::data::fetch::{self, FetchOptions};
 use vae_tch::interop::{export, keras_import};
 use vae_tch::model::summary;
@@ -283,20 +283,7 @@ fn with_run(
 
 /// The typed request of `train`'s flags: only the flags given override the config.
 fn train_request(a: &TrainArgs) -> Result<TrainRequest> {
-    let input_shape = match &a.input_shape {
-        None => None,
-        Some(shape) => match shape.as_slice() {
-            &[ch, h, w] => Some([ch, h, w]),
-            _ => anyhow::bail!(
-                "--input-shape {}: expected three numbers C,H,W (e.g. 3,64,64)",
-                shape
-                    .iter()
-                    .map(|v| v.to_string())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ),
-        },
-    };
+    let input_shape = input_shape(&a.input_shape)?;
     Ok(TrainRequest {
         config_file: a.config.clone(),
         overrides: Overrides {
@@ -318,6 +305,7 @@ fn train_request(a: &TrainArgs) -> Result<TrainRequest> {
                 epochs: a.epochs,
                 data_dir: a.data_dir.clone(),
                 cuda_graph: a.cuda_graph,
+                precision: a.precision,
                 cache_dir: a.cache_dir.clone(),
                 stream: a.stream_data,
                 early_stopping: a.early_stopping,
@@ -520,6 +508,22 @@ fn run_eval(a: EvalArgs) -> Result<()> {
     Ok(())
 }
 
+/// `--input-shape C,H,W` as three numbers.
+fn input_shape(shape: &Option<Vec<i64>>) -> Result<Option<[i64; 3]>> {
+    match shape.as_deref() {
+        None => Ok(None),
+        Some(&[ch, h, w]) => Ok(Some([ch, h, w])),
+        Some(other) => anyhow::bail!(
+            "--input-shape {}: expected three numbers C,H,W (e.g. 3,64,64)",
+            other
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    }
+}
+
 fn run_bench(a: BenchArgs) -> Result<()> {
     let device = device::parse(&a.device)?;
     if let Some(&bad) = a.batch_sizes.iter().find(|&&b| b < 1) {
@@ -542,13 +546,52 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         (CudaGraphMode::On, true) => vec![StepForm::CudaGraph],
         (CudaGraphMode::Auto, true) => vec![StepForm::Eager, StepForm::CudaGraph],
     };
-    let dir = a
-        .data_dir
-        .clone()
-        .unwrap_or_else(|| a.dataset.default_dir());
-    let split = vae_tch::data::load_split(a.dataset, &dir, Which::Train)?;
-    let images = split.images_f32(device);
+    let mut config = match &a.config {
+        Some(path) => vae_tch::commands::train::load_config_file(path)?,
+        None => vae_tch::config::TrainConfig::default(),
+    };
+    Overrides {
+        dataset: a.dataset,
+        input_shape: input_shape(&a.input_shape)?,
+        ..Overrides::default()
+    }
+    .apply(&mut config);
+    config
+        .validate()
+        .context("the benchmark's config (--config, --input-shape)")?;
+    let precisions = if a.precisions.is_empty() {
+        vec![config.train.precision]
+    } else {
+        a.precisions.clone()
+    };
+    let largest = a.batch_sizes.iter().copied().max().unwrap_or(32);
+    let synthetic = match a.synthetic {
+        Some(n) if n < largest => {
+            anyhow::bail!("--synthetic {n}: fewer images than one batch of {largest}")
+        }
+        Some(n) => Some(n),
+        None if config.data.dataset == DatasetKind::Folder && a.data_dir.is_none() => {
+            Some(largest * 8)
+        }
+        None => None,
+    };
+    let (images, what) = match synthetic {
+        Some(n) => {
+            let [c, h, w] = config.model.input_shape;
+            tch::manual_seed(0);
+            let x = tch::Tensor::randint(256, [n, c, h, w], (tch::Kind::Uint8, device));
+            (x, format!("{n} random {c}x{h}x{w} images"))
+        }
+        None => {
+            let kind = config.data.dataset;
+            let dir = a.data_dir.clone().unwrap_or_else(|| kind.default_dir());
+            let (split, _) = vae_tch::data::open_split(&config, &dir, Which::Train)?;
+            let what = format!("{} training images of {}", split.len(), dir.display());
+            (split.images.to_device(device), what)
+        }
+    };
     let cfg = bench::BenchConfig {
+        config,
         device,
         batch_sizes: a.batch_sizes.clone(),
         forms,
@@ -559,13 +602,9 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         flipped: a.flipped,
         cudnn_benchmark: a.cudnn_benchmark,
         stacks: a.stacks.clone(),
+        precisions,
     };
-    eprintln!(
-        "bench: {} training images of {} on {}",
-        split.len(),
-        dir.display(),
-        device::describe(device)
-    );
+    eprintln!("bench: {what} on {}", device::describe(device));
     println!("| trainer | batch | models | ms/step | images/s (all models) |");
     println!("|---|---|---|---|---|");
     let rows = bench::run(&images, &cfg, |r| {
@@ -582,7 +621,8 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         let text = serde_json::to_string_pretty(&rows)?;
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     }
-    if rows.len() < cfg.batch_sizes.len() * cfg.forms.len() * cfg.stacks.len() {
+    let cases = cfg.batch_sizes.len() * cfg.forms.len() * cfg.stacks.len() * cfg.precisions.len();
+    if rows.len() < cases {
         anyhow::bail!("some measurements failed (see above)");
     }
     Ok(())

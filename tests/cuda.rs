@@ -5,7 +5,8 @@ mod common;
 
 use tch::{Device, Kind, Tensor};
 use vae_tch::config::TrainConfig;
-use vae_tch::config::{CudaGraphMode, StepForm};
+use vae_tch::config::{CudaGraphMode, Precision, StepForm};
+use vae_tch::model::Layout;
 use vae_tch::run::checkpoint;
 use vae_tch::train::cuda_graph::CudaGraph;
 use vae_tch::train::models::Solo;
@@ -68,8 +69,30 @@ fn run_form_on(
     stream: bool,
 ) -> (Vec<(String, Tensor)>, Tensor, StepForm) {
     let cfg = TrainConfig::default();
+    run_model(
+        &cfg,
+        Precision::Fp32,
+        Layout::default(),
+        form,
+        x,
+        idx,
+        stream,
+    )
+}
+
+/// The same for `cfg`'s model in `precision` and `layout`.
+fn run_model(
+    cfg: &TrainConfig,
+    precision: Precision,
+    layout: Layout,
+    form: CudaGraphMode,
+    x: &Tensor,
+    idx: &[Tensor],
+    stream: bool,
+) -> (Vec<(String, Tensor)>, Tensor, StepForm) {
     let device = if stream { Device::Cuda(0) } else { x.device() };
-    let m = vae_tch::model::build(&cfg, device, 5);
+    let mut m = vae_tch::model::build(cfg, device, 5);
+    m.vae.set_layout(&m.vs, layout);
     let opt = KerasAdam::with_device_scalars(
         m.vs.variables().into_iter().collect(),
         cfg.optim.clone(),
@@ -79,9 +102,10 @@ fn run_form_on(
     let data = StepData {
         models: &solo,
         images: x,
-        r_loss_factors: vec![1000.0],
+        r_loss_factors: vec![cfg.train.r_loss_factor],
         stream,
         cudnn_benchmark: true,
+        precision,
     };
     let (mut step, warning) = TrainStep::new(data, opt, 32, form).unwrap();
     assert_eq!(warning, None);
@@ -90,10 +114,11 @@ fn run_form_on(
     for (k, i) in idx.iter().enumerate() {
         step.run(i, idx.get(k + 1)).unwrap();
     }
+    // Weights back in the plain layout (a graph's are channels-last).
     let mut w: Vec<(String, Tensor)> =
         m.vs.variables()
             .into_iter()
-            .map(|(n, t)| (n, t.detach().copy()))
+            .map(|(n, t)| (n, t.detach().contiguous().copy()))
             .collect();
     w.sort_by(|a, b| a.0.cmp(&b.0));
     (w, step.sums().copy(), step.form())
@@ -227,6 +252,7 @@ fn run_stack(form: CudaGraphMode, x: &Tensor, idx: &[Tensor]) -> (Vec<Tensor>, T
         r_loss_factors: vec![100.0, 1000.0, 10000.0],
         stream: false,
         cudnn_benchmark: true,
+        precision: vae_tch::config::Precision::Fp32,
     };
     let (mut step, warning) = TrainStep::new(data, opt, 32, form).unwrap();
     assert_eq!(warning, None);
@@ -261,5 +287,62 @@ fn the_graphed_stack_trains_like_the_eager_stack() {
         );
         let d = f64::try_from((&we[j as usize] - &wg[j as usize]).abs().max()).unwrap();
         assert!(d < 1e-2, "model {j}: weights differ by {d}");
+    }
+}
+
+/// The faces model (configs/faces-celeba.toml: BatchNorm, Dropout, z = 200) at 3x32x32 on 300
+/// random images.
+fn faces_batches(dev: Device) -> (TrainConfig, Tensor, Vec<Tensor>) {
+    let mut cfg = TrainConfig::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/configs/faces-celeba.toml"
+    )))
+    .unwrap();
+    cfg.model.input_shape = [3, 32, 32];
+    tch::manual_seed(6);
+    let x = Tensor::rand([300, 3, 32, 32], (Kind::Float, dev));
+    tch::manual_seed(2);
+    (cfg, x, vae_tch::data::batch::shuffled(300, 32, dev))
+}
+
+#[test]
+fn the_bf16_faces_step_trains_in_the_graph_like_eager_and_near_fp32() {
+    let _g = common::rng_lock();
+    let Some(dev) = cuda() else { return };
+    let (cfg, x, idx) = faces_batches(dev);
+    let loss = |s: &Tensor| s.double_value(&[0, 0]) / 300.0;
+    // Each form in the layout train gives it (train::layout_for).
+    let run = |p, form| {
+        let layout = vae_tch::train::layout_for(dev, form == CudaGraphMode::On);
+        run_model(&cfg, p, layout, form, &x, &idx, false)
+    };
+    let (w32, s32, _) = run(Precision::Fp32, CudaGraphMode::Off);
+    let (we, se, fe) = run(Precision::Bf16, CudaGraphMode::Off);
+    let (wg, sg, fg) = run(Precision::Bf16, CudaGraphMode::On);
+    assert_eq!((fe, fg), (StepForm::Eager, StepForm::CudaGraph));
+    let (l32, le, lg) = (loss(&s32), loss(&se), loss(&sg));
+    let worst = |a: &[(String, Tensor)], b: &[(String, Tensor)]| {
+        a.iter()
+            .zip(b)
+            .map(|((_, a), (_, b))| f64::try_from((a - b).abs().max()).unwrap())
+            .fold(0f64, f64::max)
+    };
+    let (d_graph, d_fp32) = (worst(&we, &wg), worst(&we, &w32));
+    eprintln!(
+        "faces 32x32: fp32 eager loss {l32:.4}, bf16 eager {le:.4}, bf16 graph {lg:.4}; \
+         weight difference bf16 graph-eager {d_graph:.2e}, bf16-fp32 {d_fp32:.2e}"
+    );
+    assert_ne!(le, l32, "bf16 ran other arithmetic than fp32");
+    assert!(
+        (le - l32).abs() / l32 < 0.02,
+        "bf16 {le} against fp32 {l32}"
+    );
+    assert!((le - lg).abs() / le < 0.01, "bf16 eager {le}, graphed {lg}");
+    assert!(
+        d_graph < 5e-2,
+        "bf16 graph and eager weights differ by {d_graph}"
+    );
+    for (n, t) in &wg {
+        assert_eq!(t.kind(), Kind::Float, "{n} stays float32");
     }
 }

@@ -246,6 +246,7 @@ fn train_both(
             r_loss_factors: factors,
             stream: false,
             cudnn_benchmark: false,
+            precision: vae_tch::config::Precision::Fp32,
         };
         let mut step = TrainStep::eager(data, opt);
         step.begin_epoch();

@@ -60,6 +60,7 @@ fn the_eager_step_is_the_hand_written_loop_bit_for_bit() {
         r_loss_factors: vec![1000.0],
         stream: false,
         cudnn_benchmark: true,
+        precision: vae_tch::config::Precision::Fp32,
     };
     let (mut step, warning) = TrainStep::new(data, opt_b, 8, CudaGraphMode::Auto).unwrap();
     assert_eq!((step.form(), warning), (StepForm::Eager, None));
@@ -100,6 +101,7 @@ fn cuda_graph_on_is_refused_on_the_cpu_and_auto_is_eager() {
             r_loss_factors: vec![1000.0],
             stream: false,
             cudnn_benchmark: true,
+            precision: vae_tch::config::Precision::Fp32,
         };
         match TrainStep::new(data, opt, 8, mode) {
             Ok((step, warning)) => {

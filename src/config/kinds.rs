@@ -148,3 +148,29 @@ impl std::fmt::Display for CudaGraphMode {
         })
     }
 }
+
+/// `train --precision`: the arithmetic of the training step's convolutions and matmuls. The
+/// weights, Adam's state, the loss and BatchNorm's statistics are float32 in every mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Precision {
+    /// Full float32: TF32 off for convolutions and matmuls on CUDA. Exact Keras parity.
+    Fp32,
+    /// torch's defaults on CUDA: TF32 convolutions (cuDNN), float32 matmuls. The same as fp32
+    /// on the CPU.
+    #[default]
+    Tf32,
+    /// Autocast to bfloat16 for convolutions and matmuls, as Keras's `mixed_bfloat16` policy
+    /// (BatchNorm computes in float32, the outputs are cast back to float32 for the loss).
+    Bf16,
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Precision::Fp32 => "fp32",
+            Precision::Tf32 => "tf32",
+            Precision::Bf16 => "bf16",
+        })
+    }
+}

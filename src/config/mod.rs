@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 pub mod kinds;
 pub mod overrides;
 
-pub use kinds::{CudaGraphMode, DatasetKind, ResizeMode, StackMode, StepForm};
+pub use kinds::{CudaGraphMode, DatasetKind, Precision, ResizeMode, StackMode, StepForm};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -396,6 +396,9 @@ pub struct TrainingConfig {
     pub reconstruction_every: usize,
     /// CUDA graph or eager training steps on CUDA (`train --cuda-graph`).
     pub cuda_graph: CudaGraphMode,
+    /// The arithmetic of the step's convolutions and matmuls (`train --precision`); configs
+    /// from before the key train as tf32, as they did.
+    pub precision: Precision,
     /// The book's `step_decay_schedule`: the learning rate of epoch e (0-based) is
     /// `optim.learning_rate * lr_decay ^ floor(e / lr_decay_every)`; 1.0 is no decay.
     pub lr_decay: f64,
@@ -436,6 +439,7 @@ impl Default for TrainingConfig {
             shuffle_seed: None,
             reconstruction_every: 20,
             cuda_graph: CudaGraphMode::Auto,
+            precision: Precision::default(),
             lr_decay: 1.0,
             lr_decay_every: 1,
             early_stopping: None,

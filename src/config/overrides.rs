@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use super::{CudaGraphMode, DatasetKind, ResizeMode, TrainConfig};
+use super::{CudaGraphMode, DatasetKind, Precision, ResizeMode, TrainConfig};
 
 /// The config keys a new run may take from flags; `None` leaves the base's value.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -35,6 +35,7 @@ pub struct RunOverrides {
     pub epochs: Option<usize>,
     pub data_dir: Option<PathBuf>,
     pub cuda_graph: Option<CudaGraphMode>,
+    pub precision: Option<Precision>,
     pub cache_dir: Option<PathBuf>,
     /// `--stream-data` can only turn streaming on.
     pub stream: bool,
@@ -91,6 +92,7 @@ impl RunOverrides {
             c.data.dir = self.data_dir.clone();
         }
         set(&mut c.train.cuda_graph, &self.cuda_graph);
+        set(&mut c.train.precision, &self.precision);
         if self.cache_dir.is_some() {
             c.data.cache_dir = self.cache_dir.clone();
         }

@@ -5,6 +5,7 @@
 //! state_dict keys of `scripts/vae_torch.py` (`encoder.conv1.weight`, ...), in PyTorch layouts.
 //! `forward(.., train)` is Keras's `training` flag: batch statistics and dropout when true,
 //! moving statistics and no dropout when false (evaluation, figures, exports).
+pub mod dropout;
 pub mod loss;
 pub mod stack;
 pub mod summary;
@@ -20,6 +21,18 @@ use crate::config::VaeConfig;
 /// tensor constant is made, so it traces safely (tch-rs issue #766).
 pub fn leaky_relu(x: &Tensor, slope: f64) -> Tensor {
     x.detach().leaky_relu_backward(x, slope, false)
+}
+
+/// `t` in the dtype of `param` (a no-op when it is already): under bfloat16 autocast
+/// (crate::train::precision) convolutions and matmuls return bfloat16, and the model's outputs
+/// (mu, log_var, the decoder's logits) and BatchNorm's statistics go back to the weights' dtype,
+/// as Keras's `mixed_bfloat16` keeps them float32.
+pub fn in_kind_of(t: Tensor, param: &Tensor) -> Tensor {
+    if t.kind() == param.kind() {
+        t
+    } else {
+        t.to_kind(param.kind())
+    }
 }
 
 /// The same values in channels-last memory order (NHWC strides, NCHW shape), as torch's
@@ -275,7 +288,9 @@ pub const BN_EPSILON: f64 = 1e-3;
 /// In training it normalizes with the batch's mean and biased variance and updates
 ///   moving = moving * 0.99 + batch * 0.01
 /// with the *biased* variance, as Keras does (torch's own update uses the unbiased one, so it is
-/// written out here).
+/// written out here). A bfloat16 input (autocast) is normalized in float32 and comes out
+/// bfloat16 (torch's mixed-dtype kernel), and the statistics are taken from its float32 values,
+/// as Keras's BatchNormalization computes in float32 under a mixed policy.
 #[derive(Debug)]
 pub struct BatchNorm {
     pub weight: Tensor,
@@ -308,6 +323,7 @@ impl BatchNorm {
             );
         }
         tch::no_grad(|| {
+            let x = in_kind_of(x.shallow_clone(), &self.running_mean);
             let (var, mean) = x.var_mean_correction([0i64, 2, 3].as_slice(), 0, false);
             let m = BN_MOMENTUM;
             let new_mean = &self.running_mean * m + mean * (1.0 - m);
@@ -409,15 +425,19 @@ impl Encoder {
             }
             h = leaky_relu(&h, self.slope);
             if let Some(rate) = self.dropout {
-                h = h.dropout(rate, train);
+                h = dropout::dropout(&h, rate, train);
             }
         }
         // Flatten in torch's (c, h, w) order; only weight transfers to Keras care (NHWC). In
         // another layout the features are read in memory order (no copy) and the dense weights
         // are reordered to match (`Layout::features`).
+        let out = |d: &Dense, y: Tensor| in_kind_of(y, &d.weight);
         if self.layout == Layout::default() {
             let h = h.flatten(1, -1);
-            return (self.mu.forward(&h), self.log_var.forward(&h));
+            return (
+                out(&self.mu, self.mu.forward(&h)),
+                out(&self.log_var, self.log_var.forward(&h)),
+            );
         }
         let size = h.size();
         let chw = [size[1], size[2], size[3]];
@@ -431,7 +451,7 @@ impl Encoder {
             let weight = self
                 .layout
                 .features(&d.weight.view([-1, chw[0], chw[1], chw[2]]));
-            h.linear(&weight, Some(&d.bias))
+            out(d, h.linear(&weight, Some(&d.bias)))
         };
         (dense(&self.mu), dense(&self.log_var))
     }
@@ -517,14 +537,15 @@ impl Decoder {
         for (i, deconv) in self.deconvs.iter().enumerate() {
             x = deconv.forward(&x, self.layout);
             if i == last {
-                return flip_if(&x.sigmoid(), self.layout.flipped);
+                let x = in_kind_of(x, &deconv.weight).sigmoid();
+                return flip_if(&x, self.layout.flipped);
             }
             if let Some(bn) = self.bns.get(i) {
                 x = bn.forward(&x, train);
             }
             x = leaky_relu(&x, self.slope);
             if let Some(rate) = self.dropout {
-                x = x.dropout(rate, train);
+                x = dropout::dropout(&x, rate, train);
             }
         }
         x

@@ -11,8 +11,8 @@
 use tch::{Kind, Tensor};
 
 use super::{
-    channels_last, conv_t_padding, flip_if, leaky_relu, reparameterize, BatchNorm, Conv,
-    ConvTranspose, Layout, Vae,
+    channels_last, conv_t_padding, flip_if, in_kind_of, leaky_relu, reparameterize, BatchNorm,
+    Conv, ConvTranspose, Layout, Vae,
 };
 use crate::config::VaeConfig;
 
@@ -357,7 +357,7 @@ impl StackedVae {
         }
         let rate = self.config.dropout_rate;
         match noise {
-            Noise::Fresh => h.dropout(rate, train),
+            Noise::Fresh => super::dropout::dropout(&h, rate, train),
             Noise::Rows { .. } => {
                 // Each model's own mask `[B, c, h, w]`, drawn as its row of the pool's.
                 let s = h.size();
@@ -391,7 +391,9 @@ impl StackedVae {
             .contiguous()
             .view([b, self.k, -1])
             .transpose(0, 1);
-        (self.mu.forward(&h), self.log_var.forward(&h))
+        let mu = in_kind_of(self.mu.forward(&h), &self.mu.weight);
+        let log_var = in_kind_of(self.log_var.forward(&h), &self.log_var.weight);
+        (mu, log_var)
     }
 
     /// Latents `[K, B, L]` -> every model's images `[B, K, C, H, W]`.
@@ -415,7 +417,7 @@ impl StackedVae {
         for (i, deconv) in self.deconvs.iter().enumerate() {
             x = deconv.forward(&x, self.layout);
             if i == last {
-                x = x.sigmoid();
+                x = in_kind_of(x, &deconv.weight).sigmoid();
                 break;
             }
             x = self.block(x, self.dec_bns.get(i), train, noise);

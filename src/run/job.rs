@@ -296,6 +296,7 @@ pub fn train_group(jobs: &[TrainJob], stacking: Option<&Stacking>) -> Result<Fin
         // on, it cost about 0.5 s of autotuning in the first epoch, for the test pass's new
         // shapes, and the eager NCHW step gained nothing from it (H200, gpu-check 2026-11-28).
         cudnn_benchmark: true,
+        precision: cfg.train.precision,
     };
     let (mut step, fallback) = TrainStep::new(data, opt, bs, cfg.train.cuda_graph)?;
     if let Some(why) = fallback {

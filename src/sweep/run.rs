@@ -32,12 +32,13 @@ pub const POINTS_DIR: &str = "points";
 pub const FAILED_FILE: &str = "FAILED";
 
 /// The config keys a point may change between two `sweep run`s and still resume.
-const RESUMABLE: [&str; 8] = [
+const RESUMABLE: [&str; 9] = [
     "train.epochs",
     "train.early_stopping",
     "train.min_delta",
     "train.step_form",
     "train.cuda_graph",
+    "train.precision",
     "data.dir",
     "data.cache_dir",
     "data.stream",

@@ -1,5 +1,6 @@
-//! `vae-tch bench`: the training step's speed, in-process, for each form and batch size, on
-//! the seed's model and the given images (already on the device). Each measurement builds a
+//! `vae-tch bench`: the training step's speed, in-process, for each form, precision and batch
+//! size, on a config's model (the seed's by default) and the given images (already on the
+//! device). Each measurement builds a
 //! fresh model and optimizer, runs warm-up steps (and the capture, for the graph), then times
 //! `steps` steps over shuffled batches with the device synchronized at both ends.
 //! `scripts/bench.sh` runs it beside the PyTorch baselines and prints the ratios.
@@ -10,7 +11,7 @@ use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
 use crate::config::TrainConfig;
-use crate::config::{CudaGraphMode, StepForm};
+use crate::config::{CudaGraphMode, Precision, StepForm};
 use crate::model::stack::{Noise, StackedVae};
 use crate::model::Layout;
 use crate::train::models::{Models, Solo, Stack};
@@ -19,6 +20,8 @@ use crate::train::step::{StepData, TrainStep};
 
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
+    /// The model, optimizer and `r_loss_factor` timed (the batch size is each measurement's).
+    pub config: TrainConfig,
     pub device: Device,
     pub batch_sizes: Vec<i64>,
     pub forms: Vec<StepForm>,
@@ -34,6 +37,8 @@ pub struct BenchConfig {
     pub cudnn_benchmark: bool,
     /// How many models to time stacked into one step (1: the single model, in its layout).
     pub stacks: Vec<i64>,
+    /// The precisions to time (crate::train::precision).
+    pub precisions: Vec<Precision>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -42,6 +47,7 @@ pub struct BenchRow {
     pub batch_size: i64,
     /// Models trained by each step (K of a stack).
     pub models: i64,
+    pub precision: Precision,
     pub steps: usize,
     pub ms_per_step: f64,
 }
@@ -61,14 +67,29 @@ fn layout(cfg: &BenchConfig, form: StepForm) -> Layout {
     }
 }
 
-/// Times one form at one batch size, for one model or `k` stacked.
-fn time_form(images: &Tensor, form: StepForm, bs: i64, k: i64, cfg: &BenchConfig) -> Result<f64> {
+/// One measurement: a form and precision at one batch size, for one model or `k` stacked.
+#[derive(Debug, Clone, Copy)]
+struct Case {
+    form: StepForm,
+    precision: Precision,
+    bs: i64,
+    k: i64,
+}
+
+/// Times one case.
+fn time_form(images: &Tensor, case: Case, cfg: &BenchConfig) -> Result<f64> {
+    let Case {
+        form,
+        precision,
+        bs,
+        k,
+    } = case;
     let n = images.size()[0];
     if n < bs {
         bail!("{n} images are fewer than one batch of {bs}");
     }
     let total = (cfg.warm_up + cfg.steps) as i64;
-    let mut config = TrainConfig::default();
+    let mut config = cfg.config.clone();
     config.train.batch_size = bs as usize;
     let capacity = cfg.device.is_cuda().then_some(total);
     let mut solo = Vec::new();
@@ -109,6 +130,7 @@ fn time_form(images: &Tensor, form: StepForm, bs: i64, k: i64, cfg: &BenchConfig
         r_loss_factors: vec![config.train.r_loss_factor; k as usize],
         stream: false,
         cudnn_benchmark: cfg.cudnn_benchmark,
+        precision,
     };
     let mode = match form {
         StepForm::Eager => CudaGraphMode::Off,
@@ -139,49 +161,67 @@ fn time_form(images: &Tensor, form: StepForm, bs: i64, k: i64, cfg: &BenchConfig
     let seconds = t0.elapsed().as_secs_f64();
     let loss = step.sums().sum(Kind::Double).double_value(&[]);
     if !loss.is_finite() {
-        bail!("the loss diverged ({loss}) while timing {form} at batch {bs}");
+        bail!("the loss diverged ({loss}) while timing {form} in {precision} at batch {bs}");
     }
     Ok(seconds * 1000.0 / cfg.steps as f64)
 }
 
-/// Every (batch size, form) of `cfg`, in that order. A measurement that fails is reported on
-/// stderr and left out; the others still run.
+/// Every (batch size, form, precision, stack) of `cfg`, in that order. A measurement that
+/// fails is reported on stderr and left out; the others still run.
 pub fn run(images: &Tensor, cfg: &BenchConfig, mut each: impl FnMut(&BenchRow)) -> Vec<BenchRow> {
-    let mut rows = Vec::new();
+    let mut cases = Vec::new();
     for &bs in &cfg.batch_sizes {
         for &form in &cfg.forms {
-            for &k in &cfg.stacks {
-                let ms = match time_form(images, form, bs, k, cfg) {
-                    Ok(ms) => ms,
-                    Err(e) => {
-                        eprintln!("bench: {form} of {k} model(s) at batch {bs} failed: {e:#}");
-                        continue;
-                    }
-                };
-                let cudnn = if form == StepForm::CudaGraph && !cfg.cudnn_benchmark {
-                    ", no cudnn.benchmark"
-                } else {
-                    ""
-                };
-                let trainer = if k == 1 {
-                    format!("vae-tch {form} ({}{cudnn})", layout(cfg, form))
-                } else {
-                    format!(
-                        "vae-tch stack of {k}, {form} ({}{cudnn})",
-                        layout(cfg, form)
-                    )
-                };
-                let row = BenchRow {
-                    trainer,
-                    batch_size: bs,
-                    models: k,
-                    steps: cfg.steps,
-                    ms_per_step: ms,
-                };
-                each(&row);
-                rows.push(row);
+            for &precision in &cfg.precisions {
+                for &k in &cfg.stacks {
+                    cases.push(Case {
+                        form,
+                        precision,
+                        bs,
+                        k,
+                    });
+                }
             }
         }
+    }
+    let mut rows = Vec::new();
+    for case in cases {
+        let Case {
+            form,
+            precision,
+            bs,
+            k,
+        } = case;
+        let ms = match time_form(images, case, cfg) {
+            Ok(ms) => ms,
+            Err(e) => {
+                eprintln!(
+                    "bench: {form} in {precision} of {k} model(s) at batch {bs} failed: {e:#}"
+                );
+                continue;
+            }
+        };
+        let cudnn = if form == StepForm::CudaGraph && !cfg.cudnn_benchmark {
+            ", no cudnn.benchmark"
+        } else {
+            ""
+        };
+        let what = format!("{form} ({}, {precision}{cudnn})", layout(cfg, form));
+        let trainer = if k == 1 {
+            format!("vae-tch {what}")
+        } else {
+            format!("vae-tch stack of {k}, {what}")
+        };
+        let row = BenchRow {
+            trainer,
+            batch_size: bs,
+            models: k,
+            precision,
+            steps: cfg.steps,
+            ms_per_step: ms,
+        };
+        each(&row);
+        rows.push(row);
     }
     rows
 }

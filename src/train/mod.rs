@@ -6,6 +6,7 @@ pub mod bench;
 pub mod cuda_graph;
 pub mod models;
 pub mod optim;
+pub mod precision;
 pub mod step;
 
 use std::time::Instant;
@@ -240,7 +241,10 @@ pub fn fit(
                 train[j].loss
             );
         }
-        let test = evaluate(step.data().models, s.test_images, step.factors());
+        let d = step.data();
+        let test = precision::forward(d.precision, d.models.device(), || {
+            evaluate(d.models, s.test_images, step.factors())
+        });
         let seconds = t0.elapsed().as_secs_f64();
         let flow = on_epoch(&EpochEnd {
             epoch: epoch + 1,

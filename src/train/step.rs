@@ -14,11 +14,12 @@
 
 use tch::{Device, Kind, Tensor};
 
-use crate::config::{CudaGraphMode, StepForm};
+use crate::config::{CudaGraphMode, Precision, StepForm};
 use crate::data::prefetch::Prefetcher;
 use crate::train::cuda_graph::{self, CudaGraph, GraphError};
 use crate::train::models::{Factors, Models};
 use crate::train::optim::KerasAdam;
+use crate::train::precision;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
@@ -47,6 +48,9 @@ pub struct StepData<'a> {
     /// captured shapes and keeps the fastest); it is off again after the capture, so other
     /// shapes, such as the test pass's, are not timed. The eager step leaves it as it is.
     pub cudnn_benchmark: bool,
+    /// The arithmetic of the forward pass (crate::train::precision); the step sets the
+    /// process's TF32 switches to match when it is made.
+    pub precision: Precision,
 }
 
 /// What a captured graph reads before each replay.
@@ -95,7 +99,9 @@ fn queue_step(
     count: bool,
 ) {
     let x = crate::data::to_unit_float(x);
-    let (total, parts) = data.models.losses(&x, factors, true);
+    let (total, parts) = precision::forward(data.precision, x.device(), || {
+        data.models.losses(&x, factors, true)
+    });
     opt.backward(&total);
     if count {
         opt.step();
@@ -117,6 +123,7 @@ impl<'a> TrainStep<'a> {
             k,
             "one r_loss_factor per model"
         );
+        precision::set_tf32(data.precision);
         let factors = Factors::new(data.r_loss_factors.clone(), opt.device());
         let sums = Tensor::zeros([k, 3], (Kind::Double, opt.device()));
         let prefetch = data
