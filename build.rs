@@ -2,8 +2,8 @@
 //!    linker drops libtorch_cuda (tch-rs issues #907 and #980). torch-sys exports its libtorch
 //!    folder as DEP_TCH_LIBTORCH_LIB (its `links = "tch"`), seen here as we depend on it directly.
 //! 2. csrc/script_module.cpp (see src/interop/script.rs), csrc/autograd_graph.cpp (see
-//!    src/util/autograd.rs) and csrc/precision.cpp (see src/train/precision.rs), compiled
-//!    against the same libtorch headers.
+//!    src/util/autograd.rs), csrc/precision.cpp (see src/train/precision.rs) and
+//!    csrc/profiler.cpp (see src/train/profile.rs), compiled against the same libtorch headers.
 //! 3. csrc/cuda_graph.cpp (see src/train/cuda_graph.rs), against the same headers plus the CUDA
 //!    runtime headers that the torch wheel's dependencies install under
 //!    site-packages/nvidia/cu13/include (`crt/` comes from the nvidia-cuda-crt wheel, which
@@ -63,6 +63,7 @@ fn main() {
     println!("cargo:rerun-if-changed=csrc/script_module.cpp");
     println!("cargo:rerun-if-changed=csrc/autograd_graph.cpp");
     println!("cargo:rerun-if-changed=csrc/precision.cpp");
+    println!("cargo:rerun-if-changed=csrc/profiler.cpp");
     println!("cargo:rerun-if-changed=csrc/ffi_guard.h");
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
@@ -76,6 +77,7 @@ fn main() {
         .file("csrc/script_module.cpp")
         .file("csrc/autograd_graph.cpp")
         .file("csrc/precision.cpp")
+        .file("csrc/profiler.cpp")
         .compile("vae_tch_script");
     let mut graph = torch_build(&lib);
     let cuda = cuda_include(&lib);

@@ -331,6 +331,15 @@ pub struct BenchArgs {
     /// Also write the rows as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// After timing each case, profile --profile-steps more steps with libtorch's profiler
+    /// (torch.profiler's Kineto: every op, and every CUDA kernel), print where the time goes and
+    /// write the Chrome trace to FILE (open it in Perfetto or chrome://tracing; with several
+    /// cases each gets FILE's name with the case added).
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// Steps recorded by --profile.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub profile_steps: usize,
 }
 
 #[derive(Debug, Args)]

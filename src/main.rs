@@ -603,6 +603,8 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         cudnn_benchmark: a.cudnn_benchmark,
         stacks: a.stacks.clone(),
         precisions,
+        profile: a.profile.clone(),
+        profile_steps: a.profile_steps.max(1),
     };
     eprintln!("bench: {what} on {}", device::describe(device));
     println!("| trainer | batch | models | ms/step | images/s (all models) |");
@@ -617,6 +619,16 @@ fn run_bench(a: BenchArgs) -> Result<()> {
             (r.batch_size * r.models) as f64 * 1000.0 / r.ms_per_step
         )
     });
+    for r in &rows {
+        if let Some(profile) = &r.profile {
+            let steps = cfg.profile_steps;
+            println!(
+                "\nWhere the time of `{}` at batch {} goes ({steps} profiled steps):\n",
+                r.trainer, r.batch_size
+            );
+            println!("{}", vae_tch::train::profile::table(profile, steps, 15));
+        }
+    }
     if let Some(path) = &a.json {
         let text = serde_json::to_string_pretty(&rows)?;
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;

@@ -239,7 +239,8 @@ pub fn run(sweep: &Sweep, file: &SweepFile, opts: &SweepRun) -> Result<Outcome> 
         return Ok(outcome);
     }
     // This shard's points first, then the rest (points left behind, or not yet started).
-    let (mine, others): (Vec<(usize, &Point)>, Vec<(usize, &Point)>) = sweep
+    type Numbered<'a> = Vec<(usize, &'a Point)>;
+    let (mine, others): (Numbered, Numbered) = sweep
         .points
         .iter()
         .enumerate()

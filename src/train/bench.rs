@@ -39,6 +39,10 @@ pub struct BenchConfig {
     pub stacks: Vec<i64>,
     /// The precisions to time (crate::train::precision).
     pub precisions: Vec<Precision>,
+    /// After timing, profile `profile_steps` more steps of each case (crate::train::profile)
+    /// and write the Chrome trace here (a suffix per case when there are several).
+    pub profile: Option<std::path::PathBuf>,
+    pub profile_steps: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -50,6 +54,9 @@ pub struct BenchRow {
     pub precision: Precision,
     pub steps: usize,
     pub ms_per_step: f64,
+    /// Self time per op and kernel over the profiled steps (`BenchConfig::profile`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Vec<crate::train::profile::Row>>,
 }
 
 pub fn sync(device: Device) {
@@ -76,8 +83,27 @@ struct Case {
     k: i64,
 }
 
-/// Times one case.
-fn time_form(images: &Tensor, case: Case, cfg: &BenchConfig) -> Result<f64> {
+/// Where the trace of `case` goes: `base` itself when it is the only case, else `base` with
+/// the case in its name.
+fn trace_path(base: &std::path::Path, case: Case, only: bool) -> std::path::PathBuf {
+    if only {
+        return base.to_path_buf();
+    }
+    let stem = base.file_stem().unwrap_or_default().to_string_lossy();
+    let name = format!(
+        "{stem}-{}-{}-b{}-k{}.json",
+        case.form, case.precision, case.bs, case.k
+    );
+    base.with_file_name(name)
+}
+
+/// Times one case (ms per step), and profiles it after when `cfg.profile` asks.
+fn time_form(
+    images: &Tensor,
+    case: Case,
+    cfg: &BenchConfig,
+    trace: Option<&std::path::Path>,
+) -> Result<(f64, Option<Vec<crate::train::profile::Row>>)> {
     let Case {
         form,
         precision,
@@ -163,7 +189,18 @@ fn time_form(images: &Tensor, case: Case, cfg: &BenchConfig) -> Result<f64> {
     if !loss.is_finite() {
         bail!("the loss diverged ({loss}) while timing {form} in {precision} at batch {bs}");
     }
-    Ok(seconds * 1000.0 / cfg.steps as f64)
+    let ms = seconds * 1000.0 / cfg.steps as f64;
+    let Some(trace) = trace else {
+        return Ok((ms, None));
+    };
+    let recording = crate::train::profile::start(cfg.device)?;
+    for i in total..total + cfg.profile_steps as i64 {
+        let idx = batch(i, &mut perm);
+        step.run(&idx, None)?;
+    }
+    sync(cfg.device);
+    let events = recording.stop(Some(trace))?;
+    Ok((ms, Some(crate::train::profile::summarize(&events))))
 }
 
 /// Every (batch size, form, precision, stack) of `cfg`, in that order. A measurement that
@@ -184,6 +221,7 @@ pub fn run(images: &Tensor, cfg: &BenchConfig, mut each: impl FnMut(&BenchRow)) 
             }
         }
     }
+    let only = cases.len() == 1;
     let mut rows = Vec::new();
     for case in cases {
         let Case {
@@ -192,8 +230,9 @@ pub fn run(images: &Tensor, cfg: &BenchConfig, mut each: impl FnMut(&BenchRow)) 
             bs,
             k,
         } = case;
-        let ms = match time_form(images, case, cfg) {
-            Ok(ms) => ms,
+        let trace = cfg.profile.as_deref().map(|p| trace_path(p, case, only));
+        let (ms, profile) = match time_form(images, case, cfg, trace.as_deref()) {
+            Ok(timed) => timed,
             Err(e) => {
                 eprintln!(
                     "bench: {form} in {precision} of {k} model(s) at batch {bs} failed: {e:#}"
@@ -219,6 +258,7 @@ pub fn run(images: &Tensor, cfg: &BenchConfig, mut each: impl FnMut(&BenchRow)) 
             precision,
             steps: cfg.steps,
             ms_per_step: ms,
+            profile,
         };
         each(&row);
         rows.push(row);

@@ -7,6 +7,7 @@ pub mod cuda_graph;
 pub mod models;
 pub mod optim;
 pub mod precision;
+pub mod profile;
 pub mod step;
 
 use std::time::Instant;
