@@ -16,10 +16,20 @@
 # sweep against the same sweep one point at a time, and the real-noise check
 # (scripts/stack-noise.sh). Every step runs under a timeout
 # and the report says how each ended; a failing step does not stop the others.
+#
+#   scripts/gpu-check.sh --faces        # the faces model's part instead (issue 18), same budget:
+# the bf16 CUDA tests; scripts/bench.sh --faces at 128x128, batch 32 and 128 (vae-tch eager and
+# graph in fp32, tf32 and bf16 against PyTorch eager, autocast + channels-last, torch.compile and
+# a whole-step graph); where the faces step's time goes (bench --profile); a synthetic CelebA of
+# 202,599 JPEGs (scripts/make-celeba.py), its cache build and one bf16 epoch from it, on the GPU
+# and with --stream-data, with the GPU's utilization; and fp32 against bf16 test loss of the
+# faces preset on a real image folder (Fashion-MNIST written as PNGs).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
+part=main
+[ "${1:-}" = "--faces" ] && part=faces
 if [ "${1:-}" = "--prepare" ]; then
   set -e
   mkdir -p .gpu/wheels .gpu/lib
@@ -99,7 +109,7 @@ step() {
 }
 
 : > "$report"
-say "# vae-tch GPU check, $(date -u '+%Y-%m-%d %H:%M UTC')"
+say "# vae-tch GPU check ($part), $(date -u '+%Y-%m-%d %H:%M UTC')"
 say ""
 say "## Device"
 say '```'
@@ -108,6 +118,103 @@ say '```'
   "$bin" info 2>&1
   nproc | sed 's/^/CPU threads: /'; } >> "$report"
 say '```'
+
+# --faces: the faces model's part (issue 18), then the logs and the end.
+if [ "$part" = faces ]; then
+  # Smaller on a CPU, to try the script: DEVICE=cpu CELEBA_COUNT=2000 FACES_SIZE=32
+  # FACES_BATCH=8 FACES_STEPS=5 QUALITY_IMAGES=600 scripts/gpu-check.sh --faces
+  dev=${DEVICE:-cuda} celeba_count=${CELEBA_COUNT:-202599} faces_size=${FACES_SIZE:-128}
+  faces_batch=${FACES_BATCH:-32,128} faces_steps=${FACES_STEPS:-100}
+  quality_images=${QUALITY_IMAGES:-12000} shape="3,$faces_size,$faces_size"
+  say ""
+  say "## bf16 in the CUDA graph (tests/cuda.rs)"
+  if [ -x .gpu/tests-cuda ]; then
+    step rust-cuda-bf16 90 .gpu/tests-cuda bf16 --test-threads=1 --nocapture
+    grep -E "^test |faces 32x32|test result" "$out/logs/rust-cuda-bf16.log" | sed 's/^/    /' >> "$report"
+  else
+    say "- not run: .gpu/tests-cuda is missing (scripts/gpu-check.sh --prepare)"
+  fi
+
+  say ""
+  say "## Faces model at ${faces_size}x${faces_size}x3 against PyTorch (scripts/bench.sh --faces)"
+  step faces-bench 150 scripts/bench.sh --faces --device "$dev" --batch-size "$faces_batch" --image-size "$faces_size" --steps "$faces_steps" \
+    --warm-up 20 --repeats 2 --json "$out/faces-bench.json" \
+    --only "vae-tch,pytorch eager fp32,pytorch eager bf16+cl,pytorch graph bf16+cl"
+  sed -n '/^# /,$p' "$out/logs/faces-bench.log" >> "$report"
+
+  say ""
+  say "## Where the faces step's time goes (vae-tch bench --profile, batch 32, bf16)"
+  step faces-profile 60 "$bin" bench --config configs/faces-celeba.toml --device "$dev" \
+    --input-shape "$shape" --batch-size "${faces_batch%%,*}" --precision bf16 \
+    --steps "$faces_steps" --profile "$out/faces-trace.json"
+  sed -n '/^| trainer/,$p' "$out/logs/faces-profile.log" | grep -v '^$' | head -60 >> "$report"
+
+  say ""
+  say "## A CelebA-size folder: $celeba_count JPEGs of 178x218 (scripts/make-celeba.py), one bf16 epoch"
+  celeba=$work/celeba
+  step make-celeba 150 "$py" scripts/make-celeba.py --out "$celeba" --count "$celeba_count"
+  tail -n 1 "$out/logs/make-celeba.log" | sed 's/^/- /' >> "$report"
+  for mode in gpu stream; do
+    flag=""; [ "$mode" = stream ] && flag="--stream-data"
+    nvidia-smi --query-gpu=timestamp,utilization.gpu --format=csv,noheader,nounits -lms 200 \
+      > "$out/logs/util-$mode.csv" 2>/dev/null &
+    smi=$!
+    step "celeba-epoch-$mode" 120 "$bin" train --config configs/faces-celeba.toml \
+      --data-dir "$celeba" --cache-dir "$work/cache" --input-shape "$shape" --device "$dev" \
+      --precision bf16 --epochs 1 \
+      --out "$work/celeba-$mode" --no-export $flag
+    kill "$smi" 2>/dev/null
+    grep -E "^data: decoded|^epoch 1/1" "$out/logs/celeba-epoch-$mode.log" | sed "s/^/- $mode: /" >> "$report"
+    [ -f "$work/celeba-$mode/metrics.csv" ] && tail -n 1 "$work/celeba-$mode/metrics.csv" \
+      | awk -F, -v m="$mode" '{ printf "- %s: epoch %.2f s (5,699 training steps of 32 and the test pass): %.3f ms a step at most, against the bench'"'"'s bf16 graph step above\n", m, $8, $8 * 1000 / 5699 }' >> "$report"
+    awk -F', ' '$2 > 0 { n++; s += $2 } END { if (n) printf "- GPU utilization while busy (nvidia-smi, 200 ms samples above 0%%): mean %.0f%% over %d samples\n", s / n, n }' \
+      "$out/logs/util-$mode.csv" >> "$report"
+  done
+
+  say ""
+  say "## bf16 against fp32 on the faces preset, a real image folder ($quality_images Fashion-MNIST images as PNGs, 4 epochs)"
+  step fashion-pngs 60 "$py" - "$data" "$work/fashion-png" "$quality_images" <<'PY'
+import gzip, sys
+from pathlib import Path
+from PIL import Image
+src, dst, n = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+raw = gzip.decompress((src / "train-images-idx3-ubyte.gz").read_bytes())
+dst.mkdir(parents=True, exist_ok=True)
+for i in range(n):
+    o = 16 + i * 784
+    Image.frombytes("L", (28, 28), raw[o:o + 784]).save(dst / f"{i:05d}.png")
+print(f"wrote {n} PNGs")
+PY
+  for p in fp32 bf16; do
+    step "faces-quality-$p" 90 "$bin" train --config configs/faces-celeba.toml \
+      --data-dir "$work/fashion-png" --input-shape "$shape" --device "$dev" --precision "$p" \
+      --epochs 4 \
+      --out "$work/quality-$p" --no-export --quiet
+  done
+  say ""
+  say "| precision | epoch | train loss | test loss | s/epoch |"
+  say "|---|---|---|---|---|"
+  for p in fp32 bf16; do
+    [ -f "$work/quality-$p/metrics.csv" ] && tail -n +2 "$work/quality-$p/metrics.csv" \
+      | awk -F, -v p="$p" '{ printf "| %s | %s | %.2f | %.2f | %.2f |\n", p, $1, $2, $5, $8 }' >> "$report"
+  done
+  if [ -f "$work/quality-fp32/metrics.csv" ] && [ -f "$work/quality-bf16/metrics.csv" ]; then
+    a=$(tail -n 1 "$work/quality-fp32/metrics.csv" | cut -d, -f5)
+    b=$(tail -n 1 "$work/quality-bf16/metrics.csv" | cut -d, -f5)
+    awk -v a="$a" -v b="$b" 'BEGIN { d = (b - a) / a * 100; printf "- last test loss: bf16 %.3f against fp32 %.3f: %+.2f%% (target: within 2%%)\n", b, a, d }' >> "$report"
+  fi
+  say ""
+  say "## torch.compile on the faces model (last: its compiles take minutes; batch 32, one repeat,"
+  say "compile time not counted; compare with the vae-tch rows of the table above)"
+  step faces-bench-compile 240 scripts/bench.sh --faces --device "$dev" --batch-size "${faces_batch%%,*}" --image-size "$faces_size" \
+    --steps "$faces_steps" --warm-up 20 --repeats 1 --json "$out/faces-bench-compile.json" \
+    --only "pytorch compile bf16+cl,pytorch compile max-autotune bf16+cl"
+  sed -n '/^# /,$p' "$out/logs/faces-bench-compile.log" >> "$report"
+  tar -czf "$out/logs.tar.gz" -C "$out" logs && rm -rf "$out/logs"
+  rm -rf "$work"
+  echo "gpu-check: wrote $report"
+  exit 0
+fi
 
 say ""
 say "## Rust CUDA tests (tests/cuda.rs)"
