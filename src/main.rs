@@ -575,6 +575,9 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         }
         None => None,
     };
+    // An image folder's split lives in its cache's memory map: kept until the end, as the
+    // images on the CPU are views into it.
+    let mut split_kept = None;
     let (images, what) = match synthetic {
         Some(n) => {
             let [c, h, w] = config.model.input_shape;
@@ -587,7 +590,9 @@ fn run_bench(a: BenchArgs) -> Result<()> {
             let dir = a.data_dir.clone().unwrap_or_else(|| kind.default_dir());
             let (split, _) = vae_tch::data::open_split(&config, &dir, Which::Train)?;
             let what = format!("{} training images of {}", split.len(), dir.display());
-            (split.images.to_device(device), what)
+            let images = split.images.to_device(device);
+            split_kept = Some(split);
+            (images, what)
         }
     };
     let cfg = bench::BenchConfig {
@@ -629,6 +634,7 @@ fn run_bench(a: BenchArgs) -> Result<()> {
             println!("{}", vae_tch::train::profile::table(profile, steps, 15));
         }
     }
+    drop(split_kept);
     if let Some(path) = &a.json {
         let text = serde_json::to_string_pretty(&rows)?;
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
