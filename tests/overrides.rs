@@ -31,6 +31,7 @@ r_loss_factor = 10000.0
 seed = 7
 reconstruction_every = 5
 cuda_graph = "off"
+precision = "bf16"
 lr_decay = 0.5
 lr_decay_every = 3
 early_stopping = 4
@@ -79,6 +80,8 @@ fn every_flag_given_equal_to_its_default_wins_over_the_config_file() {
         "200",
         "--cuda-graph",
         "auto",
+        "--precision",
+        "tf32",
         "--train-limit",
         "50",
         "--test-limit",
@@ -108,6 +111,7 @@ fn every_flag_given_equal_to_its_default_wins_over_the_config_file() {
     assert_eq!(c.data.test_fraction, d.data.test_fraction);
     assert_eq!(c.train.epochs, d.train.epochs);
     assert_eq!(c.train.cuda_graph, d.train.cuda_graph);
+    assert_eq!(c.train.precision, d.train.precision);
     assert_eq!(c.data.train_limit, Some(50));
     assert_eq!(c.data.test_limit, Some(60));
     assert_eq!(c.data.dir.as_deref(), Some("flag-data".as_ref()));

@@ -208,6 +208,28 @@ fn a_bf16_run_ends_within_two_percent_of_the_fp32_runs_test_loss() {
         );
         losses.push(last_test_loss(&run));
     }
+    // A resumed run may change its precision (as --cuda-graph): the fp32 run goes on in bf16.
+    let o = vae_tch(
+        &[
+            "train",
+            "--resume",
+            "fp32",
+            "--epochs",
+            "5",
+            "--precision",
+            "bf16",
+            "--device",
+            "cpu",
+            "--no-export",
+            "--quiet",
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let resumed = TrainConfig::load(&tmp.path().join("fp32/config.toml")).unwrap();
+    assert_eq!(resumed.train.precision, Precision::Bf16);
+    let rows = vae_tch::run::metrics::read(&tmp.path().join("fp32/metrics.csv")).unwrap();
+    assert_eq!(rows.len(), 5);
     let (fp32, bf16) = (losses[0], losses[1]);
     assert!(fp32.is_finite() && bf16.is_finite());
     assert_ne!(fp32, bf16, "bf16 ran other arithmetic");

@@ -55,7 +55,9 @@ impl Recording {
         let mut out: *mut c_char = std::ptr::null_mut();
         let ptr = path.as_ref().map_or(std::ptr::null(), |p| p.as_ptr());
         check(unsafe { vae_tch_profiler_stop(ptr, &mut out) })?;
-        let text = unsafe { CStr::from_ptr(out) }.to_string_lossy().into_owned();
+        let text = unsafe { CStr::from_ptr(out) }
+            .to_string_lossy()
+            .into_owned();
         unsafe { vae_tch_profiler_free(out) };
         Ok(text.lines().filter_map(parse).collect())
     }
