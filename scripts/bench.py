@@ -266,29 +266,45 @@ def main() -> None:
                     continue
                 runs.setdefault((names[kind], bs), []).append(time_torch(kind, x, bs, args.steps, args.warm_up))
         print(f"repeat {r + 1}/{args.repeats} done", file=sys.stderr)
-    if cuda:
-        dev = torch.cuda.get_device_name()
-    else:
-        dev = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    dev = device_label(cuda)
     print(f"# {time.strftime('%Y-%m-%d')}, {args.device} ({dev}), torch {torch.__version__}, "
           f"{x.shape[0]} images of {data_dir.name}, {args.steps} timed steps, {args.repeats} repeats, alternating")
+    rows = print_tables(runs, sizes, [("s/epoch (60k)", "s_per_epoch", lambda med, bs: med * EPOCH_IMAGES / bs / 1000,
+                                       "{:.2f}")])
+    if args.json:
+        args.json.write_text(json.dumps({"device": args.device, "device_name": dev, "torch": torch.__version__,
+                                         "date": time.strftime("%Y-%m-%d"), "data": str(data_dir),
+                                         "steps": args.steps, "repeats": args.repeats, "rows": rows}, indent=1))
+
+
+def device_label(cuda: bool) -> str:
+    """The GPU's name, or the CPU's kind and torch's thread count."""
+    if cuda:
+        return torch.cuda.get_device_name()
+    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def print_tables(runs: dict, sizes: list[int], extra: list[tuple]) -> list[dict]:
+    """One Markdown table per batch size of `runs` ({(trainer, batch): [ms per step per repeat]}):
+    min and median ms/step, the `extra` columns ((header, json key, f(median ms, batch), format)),
+    and each median against vae-tch's fastest form; returns the rows for --json."""
     rows = []
     for bs in sizes:
         here = {name: ts for (name, b), ts in runs.items() if b == bs}
         ours = [statistics.median(ts) for name, ts in here.items() if name.startswith("vae-tch")]
         best = min(ours) if ours else None
-        print(f"\n| batch {bs} | min ms/step | median ms/step | s/epoch (60k) | median vs vae-tch best |")
-        print("|---|---|---|---|---|")
+        heads = "".join(f" {h} |" for h, _, _, _ in extra)
+        print(f"\n| batch {bs} | min ms/step | median ms/step |{heads} median vs vae-tch best |")
+        print("|---|---|---|" + "---|" * len(extra) + "---|")
         for name, ts in sorted(here.items(), key=lambda kv: statistics.median(kv[1])):
             med = statistics.median(ts)
             ratio = f"{med / best:.2f}x" if best else "-"
-            print(f"| {name} | {min(ts):.3f} | {med:.3f} | {med * EPOCH_IMAGES / bs / 1000:.2f} | {ratio} |")
+            values = [(key, fmt, f(med, bs)) for _, key, f, fmt in extra]
+            cells = "".join(f" {fmt.format(v)} |" for _, fmt, v in values)
+            print(f"| {name} | {min(ts):.3f} | {med:.3f} |{cells} {ratio} |")
             rows.append({"trainer": name, "batch_size": bs, "ms_per_step": ts, "min": min(ts), "median": med,
-                         "s_per_epoch": med * EPOCH_IMAGES / bs / 1000})
-    if args.json:
-        args.json.write_text(json.dumps({"device": args.device, "device_name": dev, "torch": torch.__version__,
-                                         "date": time.strftime("%Y-%m-%d"), "data": str(data_dir),
-                                         "steps": args.steps, "repeats": args.repeats, "rows": rows}, indent=1))
+                         **{key: v for key, _, v in values}})
+    return rows
 
 
 def pick_data(args, sizes: list[int]) -> Path:
@@ -335,8 +351,7 @@ def stacked(args) -> None:
                         continue
                     runs.setdefault((name, bs, k), []).append(ms)
         print(f"repeat {r + 1}/{args.repeats} done", file=sys.stderr)
-    dev = torch.cuda.get_device_name() if cuda else (
-        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads")
+    dev = device_label(cuda)
     print(f"# {time.strftime('%Y-%m-%d')}, {args.device} ({dev}), torch {torch.__version__}, "
           f"{x.shape[0]} images of {data_dir.name}, {args.steps} timed steps, {args.repeats} repeats, alternating")
     rows = []

@@ -23,8 +23,6 @@ Prints ms/step (min and median), images per second, and the implied time of one 
 from __future__ import annotations
 
 import json
-import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench import ROOT, batches, timed
+from bench import ROOT, batches, device_label, print_tables, timed
 
 CELEBA_IMAGES = 202_599
 CONFIG = ROOT / "configs" / "faces-celeba.toml"
@@ -157,24 +155,13 @@ def faces(args) -> None:
                     continue
                 runs.setdefault((names[kind], bs), []).append(ms)
         print(f"repeat {r + 1}/{args.repeats} done", file=sys.stderr)
-    dev = torch.cuda.get_device_name() if cuda else (
-        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads")
+    dev = device_label(cuda)
     print(f"# {time.strftime('%Y-%m-%d')}, {args.device} ({dev}), torch {torch.__version__}, faces model at "
           f"{size}x{size}x3, {n} random images, {args.steps} timed steps, {args.repeats} repeats, alternating")
-    rows = []
-    for bs in sizes:
-        here = {name: ts for (name, b), ts in runs.items() if b == bs}
-        ours = [statistics.median(ts) for name, ts in here.items() if name.startswith("vae-tch")]
-        best = min(ours) if ours else None
-        print(f"\n| batch {bs} | min ms/step | median ms/step | images/s | CelebA epoch (s) | median vs vae-tch best |")
-        print("|---|---|---|---|---|---|")
-        for name, ts in sorted(here.items(), key=lambda kv: statistics.median(kv[1])):
-            med = statistics.median(ts)
-            ratio = f"{med / best:.2f}x" if best else "-"
-            epoch = med * CELEBA_IMAGES / bs / 1000
-            print(f"| {name} | {min(ts):.3f} | {med:.3f} | {bs * 1000 / med:.0f} | {epoch:.1f} | {ratio} |")
-            rows.append({"trainer": name, "batch_size": bs, "ms_per_step": ts, "min": min(ts), "median": med,
-                         "images_per_s": bs * 1000 / med, "celeba_epoch_s": epoch})
+    rows = print_tables(runs, sizes, [
+        ("images/s", "images_per_s", lambda med, bs: bs * 1000 / med, "{:.0f}"),
+        ("CelebA epoch (s)", "celeba_epoch_s", lambda med, bs: med * CELEBA_IMAGES / bs / 1000, "{:.1f}"),
+    ])
     if args.json:
         args.json.write_text(json.dumps({"device": args.device, "device_name": dev, "torch": torch.__version__,
                                          "date": time.strftime("%Y-%m-%d"), "image_size": size,

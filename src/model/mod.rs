@@ -357,8 +357,9 @@ impl BatchNorm {
     /// mean and 1 / sqrt(var + eps)), the variance back as 1 / invstd^2 - eps in double. That
     /// is the batch's biased variance to float rounding of var + eps: 1e-6 relative for
     /// variances of 0.01-10, 6e-5 for one of 1e-6 under eps 1e-3, against var_mean's 6e-8
-    /// (float64 reference, 2026-12-02); tests/model.rs and tests/layout.rs hold. On CUDA the statistics stay a `var_mean` kernel (a few
-    /// microseconds in a graph) beside cuDNN's normalization.
+    /// (float64 reference, 2026-12-02); tests/model.rs and tests/layout.rs hold. On CUDA the
+    /// statistics stay a `var_mean` kernel (a few microseconds in a graph) beside cuDNN's
+    /// normalization.
     fn train_cpu(&self, x: &Tensor) -> Tensor {
         let (y, mean, invstd) = x.native_batch_norm(
             Some(&self.weight),
