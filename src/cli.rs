@@ -119,6 +119,10 @@ pub struct SweepRunArgs {
     /// The data folder of every point (over the sweep file's).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The convolutions' and matmuls' arithmetic for every point: fp32, tf32 or bf16 (see
+    /// `train --help`) [default: the sweep file's; tf32].
+    #[arg(long, value_enum, value_name = "P")]
+    pub precision: Option<Precision>,
     /// Use only the first N training images, in every point.
     #[arg(long, value_name = "N")]
     pub train_limit: Option<usize>,

@@ -181,6 +181,7 @@ fn run_sweep(a: SweepRunArgs) -> Result<()> {
         run: RunOverrides {
             epochs: a.epochs,
             data_dir: a.data_dir.clone(),
+            precision: a.precision,
             ..RunOverrides::default()
         },
         ..Overrides::default()

@@ -51,6 +51,7 @@ latent_dim = 3
         train_limit: Some(50),
         run: vae_tch::config::overrides::RunOverrides {
             epochs: Some(200),
+            precision: Some(vae_tch::config::Precision::Bf16),
             ..Default::default()
         },
         ..Overrides::default()
@@ -78,6 +79,11 @@ latent_dim = 3
     assert_eq!(s.base.train.epochs, 200);
     assert_eq!(s.points[4].config.model.latent_dim, 3);
     assert_eq!(c.data.train_limit, Some(50));
+    // `sweep run --precision` reaches every point.
+    assert!(s
+        .points
+        .iter()
+        .all(|p| p.config.train.precision == vae_tch::config::Precision::Bf16));
 }
 
 #[test]
