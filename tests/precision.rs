@@ -298,3 +298,37 @@ fn bench_times_each_precision_of_a_configs_model_on_random_images() {
     assert!(!o.status.success());
     assert!(text(&o).contains("--synthetic 2"), "{}", text(&o));
 }
+
+#[test]
+fn a_stack_in_bf16_gives_float32_outputs_near_its_fp32_ones() {
+    use vae_tch::model::stack::{Noise, StackedVae};
+    let _g = rng_lock();
+    let config = TrainConfig {
+        model: small_faces(),
+        ..TrainConfig::default()
+    };
+    let parts: Vec<_> = (0..3)
+        .map(|j| vae_tch::model::build(&config, Device::Cpu, 10 + j))
+        .collect();
+    let refs: Vec<&Vae> = parts.iter().map(|m| &m.vae).collect();
+    let mut stack = StackedVae::new(&refs);
+    stack.set_layout(Layout {
+        channels_last: true,
+        flipped: true,
+    });
+    let x = Tensor::rand([4, 1, 28, 28], (Kind::Float, Device::Cpu));
+    let run = |p: Precision| {
+        tch::manual_seed(1);
+        precision::forward(p, Device::Cpu, || stack.forward(&x, true, &Noise::Fresh))
+    };
+    let (r32, mu32, _) = run(Precision::Fp32);
+    let (r16, mu16, lv16) = run(Precision::Bf16);
+    for t in [&r16, &mu16, &lv16] {
+        assert_eq!(t.kind(), Kind::Float);
+    }
+    assert_eq!(r16.size(), [4, 3, 1, 28, 28]);
+    let d = (&r32 - &r16).abs().max().double_value(&[]);
+    let dm = (&mu32 - &mu16).abs().max().double_value(&[]);
+    assert!(d > 0.0 && d < 0.05, "reconstructions {d} apart");
+    assert!(dm > 0.0 && dm < 0.05, "mu {dm} apart");
+}
