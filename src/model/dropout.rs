@@ -2,7 +2,7 @@
 //! the kept ones are scaled by 1 / (1 - rate); at inference the input passes through.
 //!
 //! On CUDA this is torch's fused `native_dropout` kernel (Philox, one pass). On the CPU torch's
-//! mask is `bernoulli_`, which draws a double per element: 27% of a PyTorch faces step at 64x64
+//! mask is `bernoulli_`, one random draw per element: 27% of a PyTorch faces step at 64x64
 //! (1.46 ms a call on 2 cores, torch.profiler, 2026-12-02), against 35 us for the LeakyReLU of the
 //! same map. `keep_mask` instead reads the mask from raw random bits, 8 of them per element where
 //! the rate is a multiple of 1/256 (0.25, the book's), 16 where it is one of 1/65536, else 32:
