@@ -294,7 +294,7 @@ pub struct BenchArgs {
     pub data_dir: Option<PathBuf>,
     /// Time on N random images of the model's input shape instead of a data set [default for
     /// an image-folder config without --data-dir: 8 batches of the largest batch size].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", conflicts_with_all = ["data_dir", "dataset"])]
     pub synthetic: Option<i64>,
     /// auto (CUDA when present), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
@@ -342,7 +342,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE")]
     pub profile: Option<PathBuf>,
     /// Steps recorded by --profile.
-    #[arg(long, value_name = "N", default_value_t = 20)]
+    #[arg(long, value_name = "N", default_value_t = 20, requires = "profile")]
     pub profile_steps: usize,
 }
 

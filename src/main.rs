@@ -560,6 +560,22 @@ fn run_bench(a: BenchArgs) -> Result<()> {
     config
         .validate()
         .context("the benchmark's config (--config, --input-shape)")?;
+    if let Some(path) = &a.profile {
+        let folder = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if !folder.is_dir() {
+            anyhow::bail!(
+                "--profile {}: the folder {} does not exist",
+                path.display(),
+                folder.display()
+            );
+        }
+    }
+    if a.profile_steps == 0 {
+        anyhow::bail!("--profile-steps 0: profile at least one step");
+    }
     let precisions = if a.precisions.is_empty() {
         vec![config.train.precision]
     } else {
@@ -610,7 +626,7 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         stacks: a.stacks.clone(),
         precisions,
         profile: a.profile.clone(),
-        profile_steps: a.profile_steps.max(1),
+        profile_steps: a.profile_steps,
     };
     eprintln!("bench: {what} on {}", device::describe(device));
     println!("| trainer | batch | models | ms/step | images/s (all models) |");

@@ -246,60 +246,6 @@ fn a_bf16_run_ends_within_two_percent_of_the_fp32_runs_test_loss() {
 }
 
 #[test]
-fn bench_times_each_precision_of_a_configs_model_on_random_images() {
-    let tmp = tempfile::tempdir().unwrap();
-    let o = vae_tch(
-        &[
-            "bench",
-            "--config",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/configs/faces-celeba.toml"),
-            "--input-shape",
-            "3,32,32",
-            "--device",
-            "cpu",
-            "--batch-size",
-            "4",
-            "--precision",
-            "fp32,bf16",
-            "--steps",
-            "2",
-            "--warm-up",
-            "1",
-            "--json",
-            "b.json",
-        ],
-        tmp.path(),
-    );
-    assert!(o.status.success(), "{}", text(&o));
-    let t = text(&o);
-    assert!(t.contains("random 3x32x32 images"), "{t}");
-    let rows: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("b.json")).unwrap()).unwrap();
-    let precisions: Vec<&str> = rows
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["precision"].as_str().unwrap())
-        .collect();
-    assert_eq!(precisions, ["fp32", "bf16"]);
-    // Fewer random images than a batch is refused, naming the flag.
-    let o = vae_tch(
-        &[
-            "bench",
-            "--synthetic",
-            "2",
-            "--batch-size",
-            "4",
-            "--device",
-            "cpu",
-        ],
-        tmp.path(),
-    );
-    assert!(!o.status.success());
-    assert!(text(&o).contains("--synthetic 2"), "{}", text(&o));
-}
-
-#[test]
 fn a_stack_in_bf16_gives_float32_outputs_near_its_fp32_ones() {
     use vae_tch::model::stack::{Noise, StackedVae};
     let _g = rng_lock();

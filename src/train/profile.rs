@@ -59,6 +59,13 @@ impl Recording {
             .to_string_lossy()
             .into_owned();
         unsafe { vae_tch_profiler_free(out) };
+        // Kineto reports a failed write only in its log.
+        if let Some(p) = trace.filter(|p| !p.is_file()) {
+            return Err(ProfileError(format!(
+                "the trace could not be written to {}",
+                p.display()
+            )));
+        }
         Ok(text.lines().filter_map(parse).collect())
     }
 }
