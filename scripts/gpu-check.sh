@@ -129,7 +129,7 @@ if [ "$part" = faces ]; then
   say ""
   say "## bf16 in the CUDA graph (tests/cuda.rs)"
   if [ -x .gpu/tests-cuda ]; then
-    step rust-cuda-bf16 90 .gpu/tests-cuda bf16 --test-threads=1 --nocapture
+    step rust-cuda-bf16 90 .gpu/tests-cuda bf16 --ignored --test-threads=1 --nocapture
     grep -E "^test |faces 32x32|test result" "$out/logs/rust-cuda-bf16.log" | sed 's/^/    /' >> "$report"
   else
     say "- not run: .gpu/tests-cuda is missing (scripts/gpu-check.sh --prepare)"
@@ -221,7 +221,7 @@ fi
 say ""
 say "## Rust CUDA tests (tests/cuda.rs)"
 if [ -x .gpu/tests-cuda ]; then
-  step rust-cuda-tests 120 .gpu/tests-cuda --test-threads=1 --nocapture
+  step rust-cuda-tests 120 .gpu/tests-cuda --ignored --test-threads=1 --nocapture
   say '```'
   grep -E "^test |test result|loss|difference|skipped" "$out/logs/rust-cuda-tests.log" >> "$report"
   say '```'

@@ -14,9 +14,10 @@
 //! - `eval`: what a trained model is worth (negative ELBO, IWAE bound, active units);
 //! - `plot`: the figures;
 //! - `interop`: exports (TorchScript, safetensors, the model card) and Keras import;
-//! - `commands`: what a command does end to end (a training run and what follows it, info),
-//!   for the binary and for later commands to reuse;
-//! - `sweep`: many points of one model from a sweep file, sharded, compared in a report.
+//! - `finish`: what a trained run gets after its last epoch (figures, eval.json, the export),
+//!   for `train` and every sweep point alike;
+//! - `commands`: the top floor, one module per command (`sweep` among them), each taking a
+//!   typed request that the binary's flags become (src/cli/).
 pub mod util;
 
 pub mod config;
@@ -35,6 +36,6 @@ pub mod plot;
 
 pub mod interop;
 
-pub mod commands;
+pub mod finish;
 
-pub mod sweep;
+pub mod commands;

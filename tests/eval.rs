@@ -11,7 +11,7 @@ fn report(run: &std::path::Path, k: i64, seed: i64, n: i64) -> Report {
     let (split, _) = vae_tch::data::open_split(
         &loaded.config,
         &loaded.config.data.dir(),
-        vae_tch::data::Which::Test,
+        vae_tch::data::SplitName::Test,
     )
     .unwrap();
     let images = split.images.narrow(0, 0, n);
@@ -82,7 +82,7 @@ fn given_noise_is_used_as_given() {
     let (split, _) = vae_tch::data::open_split(
         &loaded.config,
         &loaded.config.data.dir(),
-        vae_tch::data::Which::Test,
+        vae_tch::data::SplitName::Test,
     )
     .unwrap();
     let eps = Tensor::randn([3, 16, 2], (Kind::Float, Device::Cpu));

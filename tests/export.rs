@@ -112,7 +112,7 @@ fn exports_of_another_architecture_match_the_rust_model() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
     std::fs::create_dir_all(&run).unwrap();
-    let mut cfg = vae_tch::config::TrainConfig::default();
+    let mut cfg = vae_tch::config::RunConfig::default();
     cfg.model.encoder_conv_kernel_size = vec![3, 5, 4, 3];
     cfg.model.decoder_conv_t_kernel_size = vec![3, 5, 4, 3];
     cfg.model.latent_dim = 3;
@@ -121,9 +121,16 @@ fn exports_of_another_architecture_match_the_rust_model() {
     let model = vae_tch::model::build(&cfg, Device::Cpu, 4);
     let opt = vae_tch::train::optim::KerasAdam::new(
         model.vs.variables().into_iter().collect(),
-        cfg.optim.clone(),
+        vec![cfg.optim.clone()],
+        None,
     );
-    checkpoint::save(&run, &model.vs, &opt, &checkpoint::TrainState::at(0, 0, 4)).unwrap();
+    checkpoint::save(
+        &run,
+        &model.state_dict(),
+        &opt.state_tensors(),
+        &checkpoint::TrainState::at(0, 0, 4),
+    )
+    .unwrap();
     let out = tmp.path().join("export");
     export::export(&run, &out, Device::Cpu).unwrap();
     let full = CModule::load(out.join(VAE_FILE)).unwrap();

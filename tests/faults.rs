@@ -8,8 +8,17 @@ use std::process::{Command, Output};
 use common::vae_tch;
 
 fn fails_with(o: &Output, needle: &str) {
+    ends_with(o, 1, needle);
+}
+
+/// A bad flag value: a usage error (exit 2) naming the flag.
+fn usage_error(o: &Output, needle: &str) {
+    ends_with(o, 2, needle);
+}
+
+fn ends_with(o: &Output, code: i32, needle: &str) {
     let text = common::text(o);
-    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert_eq!(o.status.code(), Some(code), "{text}");
     assert!(text.contains(needle), "no {needle:?} in: {text}");
     assert!(!text.contains("panicked"), "{text}");
 }
@@ -60,9 +69,9 @@ fn figure_flags_are_validated() {
     let tmp = tempfile::tempdir().unwrap();
     let run = common::train_tiny_run(tmp.path(), 16, 8, 1, 2);
     let run = run.to_str().unwrap();
-    fails_with(
+    usage_error(
         &vae_tch(&["latent-plot", run, "--limit", "0"], tmp.path()),
-        "--limit 0",
+        "'0' for '--limit <N>'",
     );
     for bad in ["nan", "inf", "0", "-2"] {
         let o = vae_tch(
@@ -75,7 +84,10 @@ fn figure_flags_are_validated() {
             ],
             tmp.path(),
         );
-        fails_with(&o, &format!("--range {}", bad.parse::<f64>().unwrap()));
+        usage_error(
+            &o,
+            &format!("'{bad}' for '--range <R>': {bad}: the half-width"),
+        );
     }
     let o = vae_tch(
         &[
@@ -388,14 +400,13 @@ impl Drop for TinyDisk {
 }
 
 #[test]
+#[ignore = "needs root to mount a tmpfs (scripts/root-tests.sh runs it)"]
 fn a_full_disk_is_named_and_the_run_stays_usable() {
     let tmp = tempfile::tempdir().unwrap();
     common::write_synthetic(&tmp.path().join("data"), 16, 8);
     // 1.5 MB: room for the config and the weights, not for Adam's state (1.7 MB).
-    let Some(_disk) = TinyDisk::mount(&tmp.path().join("small"), "1536k") else {
-        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
-        return;
-    };
+    let _disk = TinyDisk::mount(&tmp.path().join("small"), "1536k")
+        .expect("mounting a tmpfs (this test needs root)");
     let args = [
         "--data-dir",
         "data",

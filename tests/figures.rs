@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 
 use image::RgbImage;
 use tch::Device;
+use vae_tch::data::SplitName;
 use vae_tch::plot::grids::Spacing;
 use vae_tch::plot::latent::{LatentFigure, LEGEND_WIDTH};
-use vae_tch::plot::run::{self as figures, RunData, Which};
+use vae_tch::plot::run as figures;
 use vae_tch::plot::{Format, PALETTE};
+use vae_tch::run::data::RunData;
 
 /// A 2-epoch run on 40 synthetic images (4 of each label) and 30 test images.
 fn tiny_run(dir: &Path, latent: i64) -> PathBuf {
@@ -22,7 +24,7 @@ fn cpu(run: &Path) -> RunData<'_> {
         run,
         data_dir: None,
         device: Device::Cpu,
-        checkpoint: vae_tch::run::checkpoint::Which::Last,
+        checkpoint: vae_tch::run::checkpoint::Pick::Last,
     }
 }
 
@@ -71,7 +73,7 @@ fn every_figure_command_writes_a_readable_png() {
         ),
         (
             "latent",
-            figures::latent_plot(&src, Which::Test, None, None, Format::Png).unwrap(),
+            figures::latent_plot(&src, SplitName::Test, None, None, Format::Png).unwrap(),
             (900 + LEGEND_WIDTH, 800),
         ),
         (
@@ -146,7 +148,7 @@ fn latent_scatter_shows_every_class_colour() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tiny_run(tmp.path(), 2);
     let src = cpu(&run);
-    let path = figures::latent_plot(&src, Which::Train, None, None, Format::Png).unwrap();
+    let path = figures::latent_plot(&src, SplitName::Train, None, None, Format::Png).unwrap();
     let img = open(&path);
     // Only the scatter panel, left of the legend: each label's points are there in its colour.
     let scatter_w = img.width() - LEGEND_WIDTH;
@@ -168,7 +170,7 @@ fn latent_above_two_dims_is_a_pca_projection() {
     let run = tiny_run(tmp.path(), 4);
     let src = cpu(&run);
     let loaded = src.model().unwrap();
-    let split = src.split(&loaded, Which::Test).unwrap();
+    let split = src.split(&loaded, SplitName::Test).unwrap();
     let z = vae_tch::plot::latent::latent_means(&loaded.vae, &split.images_f32(Device::Cpu));
     assert_eq!(z.size(), [30, 4]);
     let fig = LatentFigure::new(
@@ -200,7 +202,7 @@ fn latent_above_two_dims_is_a_pca_projection() {
     // SVG works too, with its text as text.
     let svg = figures::latent_plot(
         &src,
-        Which::Test,
+        SplitName::Test,
         Some(10),
         Some(&tmp.path().join("l.svg")),
         Format::Svg,
@@ -234,7 +236,7 @@ fn bad_figure_requests_are_clear_errors() {
         run: &run,
         data_dir: Some(&tmp.path().join("gone")),
         device: Device::Cpu,
-        checkpoint: vae_tch::run::checkpoint::Which::Last,
+        checkpoint: vae_tch::run::checkpoint::Pick::Last,
     };
     let err = format!("{:#}", figures::reconstruct(&moved, 4, None).unwrap_err());
     assert!(err.contains("--data-dir") && err.contains("gone"), "{err}");

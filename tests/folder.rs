@@ -248,7 +248,7 @@ fn the_folder_path_gives_the_idx_paths_tensors_and_losses() {
         ),
     )
     .unwrap();
-    let run = |config: vae_tch::config::TrainConfig, name: &str| {
+    let run = |config: vae_tch::config::RunConfig, name: &str| {
         vae_tch::run::job::train(&vae_tch::run::job::TrainJob {
             run: tmp.path().join(name),
             config,
@@ -282,7 +282,7 @@ fn fixture_images(n: usize) -> (Vec<u8>, Vec<u8>) {
         (DatasetKind::Mnist, "mnist"),
     ] {
         let dir = root.join(name);
-        if let Ok(split) = vae_tch::data::load_split(kind, &dir, vae_tch::data::Which::Train) {
+        if let Ok(split) = vae_tch::data::load_split(kind, &dir, vae_tch::data::SplitName::Train) {
             let split = split.limit(Some(n));
             let images = Vec::<u8>::try_from(&split.images.contiguous().view(-1)).unwrap();
             let labels = Vec::<u8>::try_from(&split.labels.to_kind(Kind::Uint8)).unwrap();

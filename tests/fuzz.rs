@@ -10,7 +10,7 @@ mod common;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
-use vae_tch::config::TrainConfig;
+use vae_tch::config::RunConfig;
 
 fn cases() -> usize {
     std::env::var("VAE_TCH_FUZZ_CASES")
@@ -120,12 +120,12 @@ fn the_idx_reader_never_panics() {
 
 #[test]
 fn the_config_loader_never_panics() {
-    let mut cfg = TrainConfig::default();
+    let mut cfg = RunConfig::default();
     cfg.model.use_batch_norm = true;
     cfg.data.train_limit = Some(100);
     let text = cfg.to_toml();
     fuzz("config", text.as_bytes(), "config.toml", |p| {
-        match TrainConfig::load(p) {
+        match RunConfig::load(p) {
             // A config that loads describes a model whose sizes are checked: estimating them
             // must not overflow or panic either.
             Ok(c) => c.model.param_estimate() > 0 && c.model.largest_activation() > 0,
@@ -141,21 +141,25 @@ fn the_checkpoint_loader_never_panics() {
     let run = common::train_tiny_run(tmp.path(), 8, 4, 1, 2);
     let ckpt = run.join("checkpoint");
     // The state file, the weights and the optimizer state, each mutated in place; loaded the
-    // way `train --resume` loads them, into one model built once.
-    let model = vae_tch::run::checkpoint::load_model(&run, tch::Device::Cpu).unwrap();
-    let mut opt =
-        vae_tch::train::optim::KerasAdam::new(model.trainable(), model.config.optim.clone());
+    // way `train --resume` loads them: the checkpoint read, then the model and Adam built from it.
+    let config = vae_tch::run::checkpoint::read_config(&run).unwrap();
     for file in ["state.toml", "model.safetensors", "optimizer.safetensors"] {
         let seed = std::fs::read(ckpt.join(file)).unwrap();
         let target = ckpt.join(file);
         fuzz(file, &seed, file, |p| {
             std::fs::copy(p, &target).unwrap();
-            let Ok(state) = vae_tch::run::checkpoint::read_state(&run) else {
+            let Ok(saved) = vae_tch::run::checkpoint::saved(&run) else {
                 return false;
             };
-            let weights = ckpt.join(vae_tch::run::checkpoint::MODEL_FILE);
-            vae_tch::run::checkpoint::load_weights(&model.vs, &weights).is_ok()
-                && vae_tch::run::checkpoint::load_optimizer(&run, &mut opt, &state).is_ok()
+            vae_tch::train::models::build(
+                &[&config],
+                vec![Some(saved)],
+                vae_tch::train::models::Form::Solo,
+                tch::Device::Cpu,
+                vae_tch::model::Layout::default(),
+                None,
+            )
+            .is_ok()
         });
         std::fs::write(&target, &seed).unwrap();
     }
@@ -164,7 +168,7 @@ fn the_checkpoint_loader_never_panics() {
 #[test]
 fn the_keras_importer_never_panics() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let cfg = TrainConfig::default();
+    let cfg = RunConfig::default();
     for (file, name) in [
         ("tiny.weights.h5", "keras3"),
         ("tiny-legacy.h5", "keras-legacy"),

@@ -1,4 +1,4 @@
-//! The CPU layouts (`Vae::set_channels_last`, `Vae::set_flipped`) compute the same model: the
+//! The CPU layouts (`Vae::set_layout`: channels-last, flipped) compute the same model: the
 //! flipped form's symmetric torch padding equals Keras's asymmetric 'same' padding for every
 //! kernel, stride and size tried, forward and backward, in float64.
 use tch::{nn, Device, Kind, Tensor};
@@ -71,13 +71,20 @@ fn flipped_forms_equal_keras_padding_for_kernels_strides_and_sizes() {
                 let z = Tensor::randn([3, 3], (Kind::Double, Device::Cpu));
                 let want = outputs_and_gradients(&vs_a, &a, &x, &z);
                 let exact = conv_t_padding(dk, s, true).is_some();
-                assert_eq!(b.set_flipped(), exact, "k {dk} s {s}");
+                let flip = Layout {
+                    channels_last: false,
+                    flipped: true,
+                };
+                assert_eq!(b.set_layout(flip).flipped, exact, "k {dk} s {s}");
                 if exact {
                     flipped_count += 1;
                 } else {
                     assert_eq!(b.decoder.layout, Layout::default());
                 }
-                b.set_channels_last(&vs_b);
+                b.set_layout(Layout {
+                    channels_last: true,
+                    flipped: false,
+                });
                 let got = outputs_and_gradients(&vs_b, &b, &x, &z);
                 let d = max_difference(&want, &got);
                 assert!(
@@ -106,9 +113,13 @@ fn the_flipped_stride_2_layers_need_no_explicit_padding() {
     assert_eq!(conv_t_padding(4, 1, true), None);
     for preset in ["seed-mnist", "fashion-mnist", "faces-celeba"] {
         let path = format!("{}/configs/{preset}.toml", env!("CARGO_MANIFEST_DIR"));
-        let cfg = vae_tch::config::TrainConfig::load(std::path::Path::new(&path)).unwrap();
+        let cfg = vae_tch::config::RunConfig::load(std::path::Path::new(&path)).unwrap();
         let vs = nn::VarStore::new(Device::Cpu);
         let mut vae = Vae::new(&vs.root(), &cfg.model);
-        assert!(vae.set_flipped(), "{preset}");
+        let flip = Layout {
+            channels_last: false,
+            flipped: true,
+        };
+        assert!(vae.set_layout(flip).flipped, "{preset}");
     }
 }

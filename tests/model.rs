@@ -3,7 +3,7 @@
 use tch::{nn, Device, Kind, Tensor};
 use vae_tch::config::VaeConfig;
 use vae_tch::model::summary;
-use vae_tch::model::{leaky_relu, same_padding, Vae};
+use vae_tch::model::{leaky_relu, same_padding, Layout, Vae};
 
 fn model(cfg: &VaeConfig) -> (nn::VarStore, Vae) {
     let vs = nn::VarStore::new(Device::Cpu);
@@ -163,12 +163,11 @@ fn outputs_equal_the_pytorch_reference() {
     for (channels_last, flipped) in [(false, false), (true, false), (false, true), (true, true)] {
         let (vs, mut vae) = model(&VaeConfig::default());
         formula_weights(&vs);
-        if channels_last {
-            vae.set_channels_last(&vs);
-        }
-        if flipped {
-            assert!(vae.set_flipped());
-        }
+        let want = Layout {
+            channels_last,
+            flipped,
+        };
+        assert_eq!(vae.set_layout(want), want);
         reference_outputs(&vae);
     }
 }

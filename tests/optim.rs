@@ -4,7 +4,7 @@
 mod common;
 
 use tch::{Device, Kind, Tensor};
-use vae_tch::config::{AdamConfig, TrainConfig};
+use vae_tch::config::{AdamConfig, RunConfig};
 use vae_tch::train::optim::KerasAdam;
 
 #[test]
@@ -16,7 +16,11 @@ fn steps_follow_the_keras_formula() {
         epsilon: 1e-7,
     };
     let p = Tensor::from_slice(&[1.0f64, -2.0, 0.5]).set_requires_grad(true);
-    let mut opt = KerasAdam::new(vec![("p".into(), p.shallow_clone())], cfg.clone());
+    let mut opt = KerasAdam::new(
+        vec![("p".into(), p.shallow_clone())],
+        vec![cfg.clone()],
+        None,
+    );
     let grads = [[0.5f64, -1e-4, 0.0], [0.2, 0.3, -1e-6]];
     // The same recurrence written out in f64 scalars.
     let (mut m, mut v, mut want) = ([0.0f64; 3], [0.0f64; 3], [1.0f64, -2.0, 0.5]);
@@ -40,7 +44,11 @@ fn steps_follow_the_keras_formula() {
     // Unlike torch's Adam (eps 1e-8 after bias correction), a tiny gradient moves the weight
     // by less than lr: Keras's first step is lr * g * sqrt(1-b2) / (|g| sqrt(1-b2) + eps).
     let tiny = Tensor::from_slice(&[0.0f64]).set_requires_grad(true);
-    let mut o = KerasAdam::new(vec![("t".into(), tiny.shallow_clone())], cfg.clone());
+    let mut o = KerasAdam::new(
+        vec![("t".into(), tiny.shallow_clone())],
+        vec![cfg.clone()],
+        None,
+    );
     o.backward(&(&tiny * 1e-6).sum(Kind::Double));
     o.step();
     let s = 1e-6 * 0.001f64.sqrt();
@@ -109,7 +117,7 @@ impl PerTensorAdam {
 /// optimizer (`device_scalars`: its graph-safe form, with a table of `capacity` steps) or the
 /// per-tensor one; returns the weights by name.
 fn train_steps(flat: Option<(bool, i64)>, steps: usize) -> Vec<(String, Tensor)> {
-    let cfg = TrainConfig::default();
+    let cfg = RunConfig::default();
     let model = vae_tch::model::build(&cfg, Device::Cpu, 11);
     let mut named: Vec<(String, Tensor)> = model.vs.variables().into_iter().collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
@@ -121,9 +129,9 @@ fn train_steps(flat: Option<(bool, i64)>, steps: usize) -> Vec<(String, Tensor)>
     };
     let mut flat_opt = flat.map(|(device_scalars, capacity)| {
         if device_scalars {
-            KerasAdam::with_device_scalars(params(), cfg.optim.clone(), capacity)
+            KerasAdam::new(params(), vec![cfg.optim.clone()], Some(capacity))
         } else {
-            KerasAdam::new(params(), cfg.optim.clone())
+            KerasAdam::new(params(), vec![cfg.optim.clone()], None)
         }
     });
     let mut old = PerTensorAdam::new(
@@ -195,16 +203,23 @@ fn device_scalars_give_the_host_numbers_exactly() {
 #[test]
 fn parameters_are_views_into_one_buffer_in_their_memory_order() {
     let _g = common::rng_lock();
-    let cfg = TrainConfig::default();
+    let cfg = RunConfig::default();
     let mut model = vae_tch::model::build(&cfg, Device::Cpu, 3);
-    model.vae.set_channels_last(&model.vs);
+    model.vae.set_layout(vae_tch::model::Layout {
+        channels_last: true,
+        flipped: false,
+    });
     let before: Vec<(String, Tensor)> = model
         .vs
         .variables()
         .into_iter()
         .map(|(n, t)| (n, t.detach().copy()))
         .collect();
-    let mut opt = KerasAdam::new(model.vs.variables().into_iter().collect(), cfg.optim);
+    let mut opt = KerasAdam::new(
+        model.vs.variables().into_iter().collect(),
+        vec![cfg.optim],
+        None,
+    );
     // Channels-last stays channels-last (NHWC strides) inside the flat buffer.
     let w = &model.vs.variables()["encoder.conv2.weight"];
     assert_eq!(w.size(), [64, 32, 3, 3]);

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{text, vae_tch};
-use vae_tch::config::TrainConfig;
+use vae_tch::config::RunConfig;
 
 /// A config file where every key a flag maps to differs from the default.
 const FILE: &str = r#"
@@ -39,7 +39,7 @@ min_delta = 0.5
 "#;
 
 /// `train --print-config` with `args` over c.toml.
-fn effective(args: &[&str]) -> TrainConfig {
+fn effective(args: &[&str]) -> RunConfig {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("c.toml"), FILE).unwrap();
     let o = vae_tch(
@@ -52,9 +52,9 @@ fn effective(args: &[&str]) -> TrainConfig {
 
 #[test]
 fn every_flag_given_equal_to_its_default_wins_over_the_config_file() {
-    let file: TrainConfig = toml::from_str(FILE).unwrap();
+    let file: RunConfig = toml::from_str(FILE).unwrap();
     assert_eq!(effective(&[]), file, "no flag: the file as it is");
-    let d = TrainConfig::default();
+    let d = RunConfig::default();
     let c = effective(&[
         "--dataset",
         "mnist",
@@ -200,9 +200,9 @@ fn a_flag_the_mode_ignores_is_refused_and_messages_use_the_flags_words() {
     let tmp = tempfile::tempdir().unwrap();
     let run = common::train_tiny_run(tmp.path(), 16, 8, 1, 2);
     let run = run.to_str().unwrap();
-    // --range shapes only the linear grid.
-    let o = vae_tch(&["manifold", run, "--range", "nan"], tmp.path());
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // --range shapes only the linear grid: a usage error (exit 2).
+    let o = vae_tch(&["manifold", run, "--range", "2"], tmp.path());
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
         text(&o).contains("--range applies to --spacing linear only"),
         "{}",

@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 
 use tch::{nn, Device, Kind, Tensor};
-use vae_tch::config::{Precision, TrainConfig, VaeConfig};
+use vae_tch::config::{Precision, RunConfig, VaeConfig};
 use vae_tch::model::dropout::{dropout, keep_mask, mask_bits};
 use vae_tch::model::{channels_last, Layout, Vae};
 use vae_tch::train::precision;
@@ -96,7 +96,7 @@ fn bf16_autocasts_the_forward_pass_and_keeps_outputs_and_statistics_float32() {
             flipped: true,
         },
     ] {
-        vae.set_layout(&vs, layout);
+        vae.set_layout(layout);
         assert!(!precision::autocast_enabled(Device::Cpu));
         let (fp32, bf16, inside) = {
             let fp32 = vae.reconstruct_mean(&x);
@@ -164,9 +164,9 @@ fn a_bf16_run_ends_within_two_percent_of_the_fp32_runs_test_loss() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     write_synthetic(&data, 480, 96);
-    let config = TrainConfig {
+    let config = RunConfig {
         model: small_faces(),
-        ..TrainConfig::default()
+        ..RunConfig::default()
     };
     std::fs::write(
         tmp.path().join("small.toml"),
@@ -200,7 +200,7 @@ fn a_bf16_run_ends_within_two_percent_of_the_fp32_runs_test_loss() {
         );
         assert!(o.status.success(), "{}", text(&o));
         let run = tmp.path().join(p);
-        let saved = TrainConfig::load(&run.join("config.toml")).unwrap();
+        let saved = RunConfig::load(&run.join("config.toml")).unwrap();
         assert_eq!(
             saved.train.precision.to_string(),
             p,
@@ -226,7 +226,7 @@ fn a_bf16_run_ends_within_two_percent_of_the_fp32_runs_test_loss() {
         tmp.path(),
     );
     assert!(o.status.success(), "{}", text(&o));
-    let resumed = TrainConfig::load(&tmp.path().join("fp32/config.toml")).unwrap();
+    let resumed = RunConfig::load(&tmp.path().join("fp32/config.toml")).unwrap();
     assert_eq!(resumed.train.precision, Precision::Bf16);
     let rows = vae_tch::run::metrics::read(&tmp.path().join("fp32/metrics.csv")).unwrap();
     assert_eq!(rows.len(), 5);
@@ -249,9 +249,9 @@ fn a_bf16_run_ends_within_two_percent_of_the_fp32_runs_test_loss() {
 fn a_stack_in_bf16_gives_float32_outputs_near_its_fp32_ones() {
     use vae_tch::model::stack::{Noise, StackedVae};
     let _g = rng_lock();
-    let config = TrainConfig {
+    let config = RunConfig {
         model: small_faces(),
-        ..TrainConfig::default()
+        ..RunConfig::default()
     };
     let parts: Vec<_> = (0..3)
         .map(|j| vae_tch::model::build(&config, Device::Cpu, 10 + j))

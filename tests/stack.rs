@@ -4,7 +4,7 @@
 mod common;
 
 use tch::{Device, Kind, Tensor};
-use vae_tch::config::TrainConfig;
+use vae_tch::config::RunConfig;
 use vae_tch::model::loss::vae_loss;
 use vae_tch::model::stack::{stacked_loss, StackedVae};
 use vae_tch::model::{build, reparameterize, Loaded};
@@ -18,7 +18,7 @@ fn rel(a: &Tensor, b: &Tensor) -> f64 {
     max_abs(&(a - b)) / max_abs(b).max(1e-12)
 }
 
-fn models(cfg: &TrainConfig, seeds: &[u64]) -> Vec<Loaded> {
+fn models(cfg: &RunConfig, seeds: &[u64]) -> Vec<Loaded> {
     seeds.iter().map(|&s| build(cfg, Device::Cpu, s)).collect()
 }
 
@@ -44,7 +44,7 @@ fn solo(
     )
 }
 
-fn check_against_solo(cfg: &TrainConfig, train: bool) {
+fn check_against_solo(cfg: &RunConfig, train: bool) {
     let _g = common::rng_lock();
     let seeds = [1, 2, 3];
     let factors = [100.0, 1000.0, 10000.0];
@@ -113,12 +113,12 @@ fn check_against_solo(cfg: &TrainConfig, train: bool) {
 
 #[test]
 fn a_stack_of_three_gives_each_models_solo_outputs_losses_and_gradients() {
-    check_against_solo(&TrainConfig::default(), true);
+    check_against_solo(&RunConfig::default(), true);
 }
 
 #[test]
 fn a_stack_of_batch_norm_and_dropout_models_gives_their_eval_outputs() {
-    let mut cfg = TrainConfig::default();
+    let mut cfg = RunConfig::default();
     cfg.model.use_batch_norm = true;
     cfg.model.use_dropout = true;
     check_against_solo(&cfg, false);
@@ -130,14 +130,17 @@ fn a_stack_of_batch_norm_and_dropout_models_gives_their_eval_outputs() {
 #[test]
 fn a_channels_last_flipped_stack_gives_the_nchw_stacks_numbers() {
     let _g = common::rng_lock();
-    let mut cfg = TrainConfig::default();
+    let mut cfg = RunConfig::default();
     cfg.model.use_batch_norm = true;
     let solos = models(&cfg, &[4, 5]);
     let refs: Vec<&vae_tch::model::Vae> = solos.iter().map(|m| &m.vae).collect();
     let plain = StackedVae::new(&refs);
     let mut fast = StackedVae::new(&refs);
-    fast.set_channels_last();
-    assert!(fast.set_flipped());
+    let want = vae_tch::model::Layout {
+        channels_last: true,
+        flipped: true,
+    };
+    assert_eq!(fast.set_layout(want), want);
     tch::manual_seed(3);
     let x = Tensor::rand([4, 1, 28, 28], (Kind::Float, Device::Cpu));
     let eps = Tensor::randn([2, 4, 2], (Kind::Float, Device::Cpu));
@@ -166,15 +169,17 @@ fn a_channels_last_flipped_stack_gives_the_nchw_stacks_numbers() {
 #[test]
 fn one_stacked_pass_has_as_many_autograd_nodes_at_k_8_as_at_k_1() {
     let _g = common::rng_lock();
-    let cfg = TrainConfig::default();
+    let cfg = RunConfig::default();
     let count = |k: usize, fast: bool| {
         let solos = models(&cfg, &(0..k as u64).collect::<Vec<_>>());
         let refs: Vec<&vae_tch::model::Vae> = solos.iter().map(|m| &m.vae).collect();
         let mut s = StackedVae::new(&refs);
         if fast {
             // The layout training uses on the CPU and in the CUDA graph.
-            s.set_channels_last();
-            s.set_flipped();
+            s.set_layout(vae_tch::model::Layout {
+                channels_last: true,
+                flipped: true,
+            });
         }
         let x = Tensor::rand([2, 1, 28, 28], (Kind::Float, Device::Cpu));
         let (mu, log_var) = s.encode(&x, true);
@@ -204,16 +209,16 @@ fn one_stacked_pass_has_as_many_autograd_nodes_at_k_8_as_at_k_1() {
 type Trained = (Vec<(String, Tensor)>, Tensor, Tensor);
 
 /// A solo run's models and the parameters its optimizer steps.
-type SoloForm<'a> = (
-    Box<dyn vae_tch::train::models::Models + 'a>,
+type SoloForm = (
+    Box<dyn vae_tch::train::models::Models>,
     Vec<(String, Tensor)>,
 );
 
 fn train_both(
-    configs: &[TrainConfig],
+    configs: &[RunConfig],
     steps: usize,
     kind: Kind,
-    solo_form: &dyn Fn(&Loaded, i64, i64) -> SoloForm<'_>,
+    solo_form: &dyn Fn(Loaded, i64, i64) -> SoloForm,
 ) -> Vec<(Trained, Trained)> {
     use vae_tch::model::stack::Noise;
     use vae_tch::train::models::Stack;
@@ -224,7 +229,7 @@ fn train_both(
     let [c, h, w] = configs[0].model.input_shape;
     tch::manual_seed(7);
     let images = Tensor::rand([48, c, h, w], (kind, Device::Cpu));
-    let build = |c: &TrainConfig| {
+    let build = |c: &RunConfig| {
         let mut m = build(c, Device::Cpu, c.train.seed);
         m.vs.set_kind(kind);
         m
@@ -268,7 +273,7 @@ fn train_both(
             rows: Tensor::arange(k, (Kind::Int64, Device::Cpu)),
         },
     };
-    let opt = KerasAdam::stacked(
+    let opt = KerasAdam::new(
         stack.model.trainable(),
         configs.iter().map(|c| c.optim.clone()).collect(),
         None,
@@ -283,15 +288,10 @@ fn train_both(
             recons[j].shallow_clone(),
         );
         let m = build(cfg);
-        let (models, params) = solo_form(&m, j as i64, k);
-        let opt = KerasAdam::new(params, cfg.optim.clone());
+        let (models, params) = solo_form(m, j as i64, k);
+        let opt = KerasAdam::new(params, vec![cfg.optim.clone()], None);
         let (s, r) = run(models.as_ref(), opt, vec![cfg.train.r_loss_factor]);
-        let state: Vec<(String, Tensor)> = models.model_state(0).unwrap_or_else(|| {
-            m.vs.variables()
-                .into_iter()
-                .map(|(n, t)| (n, t.detach().contiguous()))
-                .collect()
-        });
+        let state = models.model_state(0);
         out.push((stacked, (state, s.get(0), r[0].shallow_clone())));
     }
     out
@@ -305,7 +305,7 @@ fn train_both(
 const KIND: Kind = Kind::Double;
 
 /// Three configs that differ in what a stack carries per model.
-fn three(base: &TrainConfig) -> Vec<TrainConfig> {
+fn three(base: &RunConfig) -> Vec<RunConfig> {
     [(1, 100.0, 5e-4), (2, 1000.0, 1e-3), (3, 10000.0, 2e-4)]
         .iter()
         .map(|&(seed, factor, lr)| {
@@ -318,20 +318,21 @@ fn three(base: &TrainConfig) -> Vec<TrainConfig> {
         .collect()
 }
 
-fn solo_rows(m: &Loaded, j: i64, k: i64) -> SoloForm<'_> {
+fn solo_rows(m: Loaded, j: i64, k: i64) -> SoloForm {
+    let params = m.trainable();
     let models = Box::new(vae_tch::train::models::Solo {
-        vae: &m.vae,
+        model: m,
         noise: vae_tch::model::stack::Noise::Rows {
             pool: k,
             rows: Tensor::from_slice(&[j]),
         },
     });
-    (models, m.trainable())
+    (models, params)
 }
 
 #[test]
 fn twenty_stacked_steps_agree_with_three_solo_runs_to_1e_5() {
-    let configs = three(&TrainConfig::default());
+    let configs = three(&RunConfig::default());
     for (j, (stacked, solo)) in train_both(&configs, 20, KIND, &solo_rows)
         .iter()
         .enumerate()
@@ -402,13 +403,13 @@ fn check_trained(
 
 #[test]
 fn twenty_stacked_steps_of_batch_norm_and_dropout_models_agree_with_each_alone() {
-    let mut base = TrainConfig::default();
+    let mut base = RunConfig::default();
     base.model.use_batch_norm = true;
     base.model.use_dropout = true;
     let configs = three(&base);
     // Dropout's masks are held equal through the rows too: each model alone is a stack of one
     // that draws its row of the three's masks and noise.
-    fn alone(m: &Loaded, j: i64, k: i64) -> SoloForm<'_> {
+    fn alone(m: Loaded, j: i64, k: i64) -> SoloForm {
         let model = StackedVae::new(&[&m.vae]);
         let params = model.trainable();
         let models = Box::new(vae_tch::train::models::Stack {

@@ -4,7 +4,7 @@
 mod common;
 
 use tch::{Device, Kind, Tensor};
-use vae_tch::config::TrainConfig;
+use vae_tch::config::RunConfig;
 use vae_tch::config::{CudaGraphMode, StepForm};
 use vae_tch::train::models::Solo;
 use vae_tch::train::optim::KerasAdam;
@@ -26,15 +26,22 @@ fn batches(n: i64, bs: i64) -> Vec<Tensor> {
 #[test]
 fn the_eager_step_is_the_hand_written_loop_bit_for_bit() {
     let _g = common::rng_lock();
-    let cfg = TrainConfig::default();
+    let cfg = RunConfig::default();
     let x = images(44); // batch 8: five full batches and one of 4
     let idx = batches(44, 8);
 
     // The loop as train.rs ran it before the step interface: gather, forward, loss, backward,
     // Adam, sum the losses.
     let mut a = vae_tch::model::build(&cfg, Device::Cpu, 9);
-    a.vae.set_channels_last(&a.vs);
-    let mut opt = KerasAdam::new(a.vs.variables().into_iter().collect(), cfg.optim.clone());
+    a.vae.set_layout(vae_tch::model::Layout {
+        channels_last: true,
+        flipped: false,
+    });
+    let mut opt = KerasAdam::new(
+        a.vs.variables().into_iter().collect(),
+        vec![cfg.optim.clone()],
+        None,
+    );
     let mut want_sums = Tensor::zeros([3], (Kind::Double, Device::Cpu));
     tch::manual_seed(4);
     for i in &idx {
@@ -51,9 +58,16 @@ fn the_eager_step_is_the_hand_written_loop_bit_for_bit() {
     }
 
     let mut b = vae_tch::model::build(&cfg, Device::Cpu, 9);
-    b.vae.set_channels_last(&b.vs);
-    let opt_b = KerasAdam::new(b.vs.variables().into_iter().collect(), cfg.optim.clone());
-    let solo = Solo::new(&b.vae);
+    b.vae.set_layout(vae_tch::model::Layout {
+        channels_last: true,
+        flipped: false,
+    });
+    let opt_b = KerasAdam::new(
+        b.vs.variables().into_iter().collect(),
+        vec![cfg.optim.clone()],
+        None,
+    );
+    let solo = Solo::new(b);
     let data = StepData {
         models: &solo,
         images: &x,
@@ -76,7 +90,7 @@ fn the_eager_step_is_the_hand_written_loop_bit_for_bit() {
         want_sums
     );
     assert_eq!(step.optimizer().step, idx.len() as i64);
-    let (va, vb) = (a.vs.variables(), b.vs.variables());
+    let (va, vb) = (a.vs.variables(), solo.model.vs.variables());
     for (name, t) in &va {
         assert!(t.equal(&vb[name]), "{name} differs");
     }
@@ -85,7 +99,7 @@ fn the_eager_step_is_the_hand_written_loop_bit_for_bit() {
 #[test]
 fn cuda_graph_on_is_refused_on_the_cpu_and_auto_is_eager() {
     let _g = common::rng_lock();
-    let cfg = TrainConfig::default();
+    let cfg = RunConfig::default();
     let x = images(16);
     for (mode, ok) in [
         (CudaGraphMode::On, false),
@@ -93,8 +107,12 @@ fn cuda_graph_on_is_refused_on_the_cpu_and_auto_is_eager() {
         (CudaGraphMode::Off, true),
     ] {
         let m = vae_tch::model::build(&cfg, Device::Cpu, 1);
-        let opt = KerasAdam::new(m.vs.variables().into_iter().collect(), cfg.optim.clone());
-        let solo = Solo::new(&m.vae);
+        let opt = KerasAdam::new(
+            m.vs.variables().into_iter().collect(),
+            vec![cfg.optim.clone()],
+            None,
+        );
+        let solo = Solo::new(m);
         let data = StepData {
             models: &solo,
             images: &x,

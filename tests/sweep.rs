@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::{text, vae_tch};
+use vae_tch::commands::sweep::spec;
 use vae_tch::config::overrides::Overrides;
-use vae_tch::sweep::spec;
 
 fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     let p = dir.join(name);
@@ -195,11 +195,11 @@ fn stacked_shards_agree_with_one_stacked_process_and_points_resume_alone() {
 
 #[test]
 fn groups_split_by_shape_and_shards_cut_them_only_for_balance() {
-    use vae_tch::sweep::group::{chunks, groups};
-    use vae_tch::sweep::shard::Shard;
+    use vae_tch::commands::sweep::group::{chunks, groups};
+    use vae_tch::commands::sweep::shard::Shard;
     let mut cfgs = Vec::new();
     for (latent, seed, factor) in [(2, 1, 100.0), (2, 2, 1000.0), (16, 1, 100.0), (2, 3, 1.0)] {
-        let mut c = vae_tch::config::TrainConfig::default();
+        let mut c = vae_tch::config::RunConfig::default();
         c.model.latent_dim = latent;
         c.train.seed = seed;
         c.train.r_loss_factor = factor;
@@ -226,15 +226,21 @@ fn groups_split_by_shape_and_shards_cut_them_only_for_balance() {
         [vec![1, 2, 3, 4], vec![5, 6, 7], vec![8, 9, 10]]
     );
     // The memory estimate caps a stack, and never below one model.
-    let seed = vae_tch::config::TrainConfig::default();
-    let each = vae_tch::sweep::group::bytes_per_model(&seed);
+    let seed = vae_tch::config::RunConfig::default();
+    let each = vae_tch::commands::sweep::group::bytes_per_model(&seed);
     assert!(each > 1 << 20 && each < 1 << 30, "{each} bytes");
     assert_eq!(
-        vae_tch::sweep::group::max_stack(&seed, Some(each * 5 + 1), 64),
+        vae_tch::commands::sweep::group::max_stack(&seed, Some(each * 5 + 1), 64),
         5
     );
-    assert_eq!(vae_tch::sweep::group::max_stack(&seed, Some(1), 64), 1);
-    assert_eq!(vae_tch::sweep::group::max_stack(&seed, None, 8), 8);
+    assert_eq!(
+        vae_tch::commands::sweep::group::max_stack(&seed, Some(1), 64),
+        1
+    );
+    assert_eq!(
+        vae_tch::commands::sweep::group::max_stack(&seed, None, 8),
+        8
+    );
 }
 
 /// Runs the tiny sweep once in one process and once as two shards started at once (with

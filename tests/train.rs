@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use tch::{Device, Tensor};
-use vae_tch::config::TrainConfig;
+use vae_tch::config::RunConfig;
 use vae_tch::run::checkpoint::{self, TrainState};
 use vae_tch::run::job::TrainJob;
 
@@ -17,7 +17,7 @@ fn train(job: &TrainJob) -> anyhow::Result<Vec<vae_tch::run::metrics::EpochRow>>
 use vae_tch::run::metrics;
 use vae_tch::train::optim::KerasAdam;
 
-fn job(run: &Path, config: TrainConfig, resume: bool) -> TrainJob {
+fn job(run: &Path, config: RunConfig, resume: bool) -> TrainJob {
     TrainJob {
         run: run.to_path_buf(),
         config,
@@ -101,11 +101,12 @@ fn a_finished_run_hands_its_model_and_test_images_on_in_memory() {
 fn checkpoint_round_trip() {
     let _g = common::rng_lock();
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = TrainConfig::default();
+    let cfg = RunConfig::default();
     let model = vae_tch::model::build(&cfg, Device::Cpu, 3);
     let mut opt = KerasAdam::new(
         model.vs.variables().into_iter().collect(),
-        cfg.optim.clone(),
+        vec![cfg.optim.clone()],
+        None,
     );
     // One real step so that m and v are not zero.
     let x = Tensor::rand([4, 1, 28, 28], (tch::Kind::Float, Device::Cpu));
@@ -122,7 +123,7 @@ fn checkpoint_round_trip() {
         next_rng_seed: 9,
         stopped_early: false,
     };
-    checkpoint::save(run, &model.vs, &opt, &state).unwrap();
+    checkpoint::save(run, &model.state_dict(), &opt.state_tensors(), &state).unwrap();
     assert!(!run.join("checkpoint.partial").exists() && !run.join("checkpoint.prev").exists());
     assert_eq!(checkpoint::read_state(run).unwrap(), state);
 
@@ -133,9 +134,12 @@ fn checkpoint_round_trip() {
     }
     let mut opt2 = KerasAdam::new(
         loaded.vs.variables().into_iter().collect(),
-        cfg.optim.clone(),
+        vec![cfg.optim.clone()],
+        None,
     );
-    checkpoint::load_optimizer(run, &mut opt2, &state).unwrap();
+    let saved = checkpoint::saved(run).unwrap();
+    opt2.set_state(&saved.optimizer, saved.step, "checkpoint")
+        .unwrap();
     assert_eq!(opt2.step, 1);
     for ((n1, t1), (n2, t2)) in opt.state_tensors().iter().zip(opt2.state_tensors()) {
         assert_eq!(n1, &n2);
@@ -155,7 +159,7 @@ fn checkpoint_round_trip() {
     let bad = run.join("bad.safetensors");
     Tensor::write_safetensors(&partial, &bad).unwrap();
     let fresh = vae_tch::model::build(&cfg, Device::Cpu, 0);
-    let err = checkpoint::load_weights(&fresh.vs, &bad)
+    let err = checkpoint::load_weights(&fresh, &bad)
         .unwrap_err()
         .to_string();
     assert!(
@@ -312,16 +316,16 @@ fn a_decayed_rate_steps_as_a_fresh_optimizer_at_that_rate_in_both_scalar_forms()
     // The rate the table gives a step after `set_lr_factor` is the one a fresh optimizer
     // configured at that rate uses: same parameters after the same gradients.
     for device_scalars in [false, true] {
-        let cfg = TrainConfig::default();
+        let cfg = RunConfig::default();
         let run = |lr: f64, factor: f64| {
             let p = Tensor::from_slice(&[0.5f32, -1.0, 2.0]).set_requires_grad(true);
             let mut c = cfg.optim.clone();
             c.learning_rate = lr;
             let params = vec![("p".to_string(), p.shallow_clone())];
             let mut opt = if device_scalars {
-                KerasAdam::with_device_scalars(params, c, 4)
+                KerasAdam::new(params, vec![c], Some(4))
             } else {
-                KerasAdam::new(params, c)
+                KerasAdam::new(params, vec![c], None)
             };
             opt.set_lr_factor(factor);
             for _ in 0..3 {
@@ -376,14 +380,14 @@ fn decay_early_stopping_and_best_survive_a_stop_and_resume_bit_for_bit() {
         .min_by(|a, b| a.test_loss.total_cmp(&b.test_loss))
         .unwrap()
         .epoch;
-    let state = checkpoint::read_state_of(&one, checkpoint::Which::Best).unwrap();
+    let state = checkpoint::read_state_of(&one, checkpoint::Pick::Best).unwrap();
     assert_eq!(state.epoch, best_epoch);
 }
 
 #[test]
 fn early_stopping_and_the_best_epoch_follow_keras() {
     use vae_tch::run::watch::{Verdict, Watch};
-    let mut cfg = TrainConfig::default().train;
+    let mut cfg = RunConfig::default().train;
     cfg.early_stopping = Some(2);
     cfg.min_delta = 0.1;
     let mut w = Watch::new(&cfg, &[]);

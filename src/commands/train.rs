@@ -1,19 +1,17 @@
 //! `vae-tch train` end to end: the run's config from a file (or the defaults) and the flags
-//! given, the training job in its run folder, then what follows a run: the loss and latent
-//! figures and the export folder. A sweep point reuses the same request.
+//! given, the training job in its run folder (crate::run::job), then what every trained run gets
+//! (crate::finish: the figures, eval.json and the export).
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use tch::Device;
 
 use crate::config::overrides::{differences, Difference, Overrides};
-use crate::config::TrainConfig;
-use crate::interop::export;
-use crate::plot::run::{self as figures, RunData, Which};
-use crate::plot::Format;
+use crate::config::RunConfig;
+use crate::finish::{self, InMemory};
 use crate::run::checkpoint;
-use crate::run::job::{self, Finished, TrainJob};
-use crate::run::metrics::EpochRow;
+use crate::run::job::{self, TrainJob};
+use crate::run::lock::RunLock;
 
 /// Everything `train` was asked, typed.
 #[derive(Debug, Clone)]
@@ -32,14 +30,16 @@ pub struct TrainRequest {
     pub force_data: bool,
     /// Write `<run>/export` at the end.
     pub export: bool,
+    /// Print the config it would train with, and train nothing.
+    pub print_config: bool,
 }
 
 /// The config a request trains with, and the keys where the flags changed the base (the file,
 /// or the defaults).
-pub fn new_run_config(req: &TrainRequest) -> Result<(TrainConfig, Vec<Difference>)> {
+pub fn new_run_config(req: &TrainRequest) -> Result<(RunConfig, Vec<Difference>)> {
     let base = match &req.config_file {
         Some(path) => load_config_file(path)?,
-        None => TrainConfig::default(),
+        None => RunConfig::default(),
     };
     let mut c = base.clone();
     req.overrides.apply(&mut c);
@@ -50,13 +50,14 @@ pub fn new_run_config(req: &TrainRequest) -> Result<(TrainConfig, Vec<Difference
 }
 
 /// A `--config` file, with the flag named in its errors.
-pub fn load_config_file(path: &Path) -> Result<TrainConfig> {
-    TrainConfig::load(path).with_context(|| format!("--config {}", path.display()))
+pub fn load_config_file(path: &Path) -> Result<RunConfig> {
+    RunConfig::load(path).with_context(|| format!("--config {}", path.display()))
 }
 
-fn check_epochs(c: &TrainConfig) -> Result<()> {
+/// A config's epochs: at least one to train (an imported run's config.toml says 0).
+fn check_epochs(c: &RunConfig) -> Result<()> {
     if c.train.epochs == 0 {
-        anyhow::bail!("--epochs 0: train at least one epoch");
+        anyhow::bail!("train.epochs is 0: pass --epochs N to train N epochs");
     }
     Ok(())
 }
@@ -68,7 +69,6 @@ pub fn job(req: &TrainRequest) -> Result<(TrainJob, Vec<Difference>)> {
             let saved = checkpoint::read_config(run)?;
             let mut config = saved.clone();
             req.overrides.run.apply(&mut config);
-            check_epochs(&config)?;
             // A run with no finished epoch resumes from the beginning (the job says so).
             let done = checkpoint::read_state(run).map_or(0, |s| s.epoch);
             if config.train.epochs < done {
@@ -78,6 +78,8 @@ pub fn job(req: &TrainRequest) -> Result<(TrainJob, Vec<Difference>)> {
                     run.display()
                 );
             }
+            check_epochs(&config)?;
+            config.validate()?;
             let changed = differences(&saved, &config);
             (run.clone(), config, changed)
         }
@@ -101,15 +103,13 @@ pub fn job(req: &TrainRequest) -> Result<(TrainJob, Vec<Difference>)> {
     Ok((job, changed))
 }
 
-/// What a finished `train` left: the job and the epochs this call trained.
-pub struct Outcome {
-    pub job: TrainJob,
-    pub rows: Vec<EpochRow>,
-}
-
-/// Trains the request's run, then draws its figures and writes its export.
-pub fn run(req: &TrainRequest) -> Result<Outcome> {
+/// Trains the request's run, then finishes it (figures, eval.json, export); returns the line
+/// printed at the end (or the config, with `print_config`).
+pub fn run(req: &TrainRequest) -> Result<String> {
     let (job, changed) = job(req)?;
+    if req.print_config {
+        return Ok(job.config.to_toml());
+    }
     if !req.quiet && !changed.is_empty() {
         let base = match (&req.resume, &req.config_file) {
             (Some(run), _) => run.join(checkpoint::CONFIG_FILE).display().to_string(),
@@ -121,66 +121,37 @@ pub fn run(req: &TrainRequest) -> Result<Outcome> {
             eprintln!("  {d}");
         }
     }
-    let mut done = job::train(&job)?;
-    if !done.runs[0].rows.is_empty() {
-        finish(&job, req.export, Some((&done, 0)))?;
+    let done = job::train(&job)?;
+    let trained = &done.runs[0];
+    let run = &job.run;
+    // Finished from memory when it just trained; from the folder when an earlier call trained
+    // it but did not finish it (a kill during the export).
+    if !trained.rows.is_empty() || !finish::is_finished(run, req.export) {
+        let _lock = RunLock::acquire(run)?;
+        let in_memory = (!trained.rows.is_empty()).then(|| InMemory {
+            model: &trained.model,
+            test: &done.test,
+            classes: &done.classes,
+            epochs: trained.epochs,
+        });
+        finish::finish(run, job.device, req.export, job.quiet, in_memory)?;
     }
-    let rows = std::mem::take(&mut done.runs[0].rows);
-    Ok(Outcome { job, rows })
-}
-
-/// After training: the loss curves and the test set's latent means, then, with `export`, the
-/// export folder (whose model card shows those figures). `trained` is run j of a training that
-/// just ended (its model and test images in memory); without it, they are read from the run.
-pub fn finish(job: &TrainJob, export: bool, trained: Option<(&Finished, usize)>) -> Result<()> {
-    figures::plot_loss(&job.run, None, false, Format::Png)?;
-    let src = RunData {
-        run: &job.run,
-        data_dir: None,
-        device: job.device,
-        checkpoint: crate::run::checkpoint::Which::Last,
-    };
-    match trained {
-        Some((done, j)) => figures::latent_plot_of(
-            &src,
-            &done.runs[j].model,
-            &done.test,
-            &done.classes,
-            Which::Test,
-            None,
-            Format::Png,
-        )?,
-        None => figures::latent_plot(
-            &src,
-            Which::Test,
-            job.config.data.test_limit,
-            None,
-            Format::Png,
-        )?,
-    };
-    if !job.quiet {
-        eprintln!(
-            "figures: {}, {}",
-            job.run.join("loss.png").display(),
-            job.run.join("latent.png").display()
-        );
-    }
-    if export {
-        let out = export::default_dir(&job.run);
-        match trained {
-            Some((done, j)) => {
-                let run = &done.runs[j];
-                export::export_loaded(&job.run, &out, &run.model, run.epochs)
-            }
-            None => export::export(&job.run, &out, job.device),
-        }
-        .with_context(|| format!("exporting {}", job.run.display()))?;
-        if !job.quiet {
-            eprintln!(
-                "exported TorchScript, safetensors and a model card to {}",
-                out.display()
-            );
-        }
-    }
-    Ok(())
+    Ok(match trained.rows.last() {
+        Some(last) => format!(
+            "{}: epoch {}: train loss {:.3} (r {:.3}, kl {:.3}), test loss {:.3} (r {:.3}, kl {:.3})\n",
+            run.display(),
+            last.epoch,
+            last.train_loss,
+            last.train_r_loss,
+            last.train_kl_loss,
+            last.test_loss,
+            last.test_r_loss,
+            last.test_kl_loss
+        ),
+        None => format!(
+            "{}: already trained to {} epochs; raise --epochs to go on\n",
+            run.display(),
+            job.config.train.epochs
+        ),
+    })
 }

@@ -5,7 +5,24 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use super::{CudaGraphMode, DatasetKind, Precision, ResizeMode, TrainConfig};
+use super::{CudaGraphMode, DatasetKind, Precision, ResizeMode, RunConfig};
+
+/// The config keys a resumed run may change (`RunOverrides`: `train --resume`'s flags) and a
+/// sweep point may change between two `sweep run`s: how long, where the data are, how it
+/// trains; never the model, the data or the hyperparameters. `train.step_form` is the trainer's
+/// record, not an input.
+pub const RESUMABLE_KEYS: [&str; 10] = [
+    "train.epochs",
+    "train.early_stopping",
+    "train.min_delta",
+    "train.step_form",
+    "train.cuda_graph",
+    "train.precision",
+    "train.tensorboard",
+    "data.dir",
+    "data.cache_dir",
+    "data.stream",
+];
 
 /// The config keys a new run may take from flags; `None` leaves the base's value.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -54,7 +71,7 @@ fn set<T: Clone>(dst: &mut T, v: &Option<T>) {
 
 impl Overrides {
     /// Applies every value that was given to `c`.
-    pub fn apply(&self, c: &mut TrainConfig) {
+    pub fn apply(&self, c: &mut RunConfig) {
         set(&mut c.data.dataset, &self.dataset);
         set(&mut c.train.batch_size, &self.batch_size);
         set(&mut c.optim.learning_rate, &self.learning_rate);
@@ -86,7 +103,7 @@ impl Overrides {
 }
 
 impl RunOverrides {
-    pub fn apply(&self, c: &mut TrainConfig) {
+    pub fn apply(&self, c: &mut RunConfig) {
         set(&mut c.train.epochs, &self.epochs);
         if self.data_dir.is_some() {
             c.data.dir = self.data_dir.clone();
@@ -152,15 +169,15 @@ fn flatten(prefix: &str, v: &toml::Value, out: &mut BTreeMap<String, String>) {
     }
 }
 
-fn flat(c: &TrainConfig) -> BTreeMap<String, String> {
-    let v = toml::Value::try_from(c).expect("TrainConfig is TOML");
+fn flat(c: &RunConfig) -> BTreeMap<String, String> {
+    let v = toml::Value::try_from(c).expect("RunConfig is TOML");
     let mut out = BTreeMap::new();
     flatten("", &v, &mut out);
     out
 }
 
 /// The keys whose values differ from `base` to `effective`, in key order.
-pub fn differences(base: &TrainConfig, effective: &TrainConfig) -> Vec<Difference> {
+pub fn differences(base: &RunConfig, effective: &RunConfig) -> Vec<Difference> {
     let (a, b) = (flat(base), flat(effective));
     let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
     keys.into_iter()
@@ -173,4 +190,34 @@ pub fn differences(base: &TrainConfig, effective: &TrainConfig) -> Vec<Differenc
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every key `RunOverrides` can change is in `RESUMABLE_KEYS`, so `train --resume` and a
+    /// resumed sweep point agree on what may change.
+    #[test]
+    fn a_resumed_runs_flags_change_only_resumable_keys() {
+        let base = RunConfig::default();
+        let mut c = base.clone();
+        RunOverrides {
+            epochs: Some(3),
+            data_dir: Some("d".into()),
+            cuda_graph: Some(CudaGraphMode::Off),
+            precision: Some(Precision::Bf16),
+            cache_dir: Some("c".into()),
+            stream: true,
+            early_stopping: Some(2),
+            min_delta: Some(0.5),
+            no_tensorboard: true,
+        }
+        .apply(&mut c);
+        let changed: Vec<String> = differences(&base, &c).into_iter().map(|d| d.key).collect();
+        assert_eq!(changed.len(), 9, "{changed:?}");
+        for key in &changed {
+            assert!(RESUMABLE_KEYS.contains(&key.as_str()), "{key}");
+        }
+    }
 }

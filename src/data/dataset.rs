@@ -25,6 +25,8 @@ pub enum DataError {
     FolderNeedsModel(PathBuf),
     #[error("{0} holds no PNG or JPEG images that could be read")]
     NoImages(PathBuf),
+    #[error("{dir}: no {what} images: training needs at least one of each (the test split gives the test loss and the figures)", dir = .dir.display())]
+    EmptySplit { dir: PathBuf, what: &'static str },
     #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
@@ -45,6 +47,16 @@ pub enum DataError {
         labels: PathBuf,
         n_labels: u32,
     },
+}
+
+impl DataError {
+    /// An I/O error on `path`, as `map_err` takes it.
+    pub fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
+        move |cause| DataError::Io {
+            path: path.to_path_buf(),
+            cause,
+        }
+    }
 }
 
 /// One split: images `[n, c, h, w]` as bytes (0-255) and labels `[n]` as i64, on the CPU.

@@ -29,8 +29,7 @@ pub const FILES: [&str; 4] = [
     "t10k-labels-idx1-ubyte.gz",
 ];
 
-/// The file written beside the data that says where it came from.
-pub const SOURCE_FILE: &str = "SOURCE";
+pub use source::SOURCE_FILE;
 
 /// MD5 of the four IDX files of `dir`, in order (streamed).
 fn idx_fingerprint(dir: &Path) -> Result<String, DataError> {
@@ -49,17 +48,17 @@ fn idx_fingerprint(dir: &Path) -> Result<String, DataError> {
 
 /// Which split of a data set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Which {
+pub enum SplitName {
     Test,
     Train,
 }
 
-impl Which {
+impl SplitName {
     /// The flag's word: `test` or `train`.
     pub fn name(self) -> &'static str {
         match self {
-            Which::Test => "test",
-            Which::Train => "train",
+            SplitName::Test => "test",
+            SplitName::Train => "train",
         }
     }
 }
@@ -68,8 +67,8 @@ impl Which {
 pub fn load(kind: DatasetKind, dir: &Path) -> Result<Dataset, DataError> {
     Ok(Dataset {
         kind,
-        train: load_split(kind, dir, Which::Train)?,
-        test: load_split(kind, dir, Which::Test)?,
+        train: load_split(kind, dir, SplitName::Train)?,
+        test: load_split(kind, dir, SplitName::Test)?,
         classes: kind.class_names(),
         fingerprint: idx_fingerprint(dir)?,
     })
@@ -78,7 +77,7 @@ pub fn load(kind: DatasetKind, dir: &Path) -> Result<Dataset, DataError> {
 /// The data set of a run's config from `dir`: MNIST-style IDX files, or an image folder at the
 /// model's input size; checks that the images fit the model.
 pub fn open(
-    config: &crate::config::TrainConfig,
+    config: &crate::config::RunConfig,
     dir: &Path,
     quiet: bool,
 ) -> Result<Dataset, DataError> {
@@ -93,23 +92,81 @@ pub fn open(
     let d = &config.data;
     Ok(Dataset {
         kind,
-        train: load_split_first(kind, dir, Which::Train, d.train_limit)?,
-        test: load_split_first(kind, dir, Which::Test, d.test_limit)?,
+        train: load_split_first(kind, dir, SplitName::Train, d.train_limit)?,
+        test: load_split_first(kind, dir, SplitName::Test, d.test_limit)?,
         classes: kind.class_names(),
         fingerprint: idx_fingerprint(dir)?,
     })
 }
 
+/// A run's data set as it trains: both splits cut to the config's limits, from `dir`.
+#[derive(Debug)]
+pub struct TrainingData {
+    pub dir: std::path::PathBuf,
+    pub train: Split,
+    pub test: Split,
+    /// Class names by label.
+    pub classes: Vec<String>,
+    /// What identifies the data (`Dataset::fingerprint`).
+    pub fingerprint: String,
+}
+
+/// The data set a run of `config` trains on: its folder (`data.dir`), cut to the limits;
+/// refused when a split is empty (the test split gives the test loss and the figures).
+pub fn open_training(
+    config: &crate::config::RunConfig,
+    quiet: bool,
+) -> Result<TrainingData, DataError> {
+    let dir = config.data.dir();
+    let data = open(config, &dir, quiet)?;
+    let train = data.train.limit(config.data.train_limit);
+    let test = data.test.limit(config.data.test_limit);
+    for (split, what) in [(&train, "training"), (&test, "test")] {
+        if split.is_empty() {
+            return Err(DataError::EmptySplit { dir, what });
+        }
+    }
+    Ok(TrainingData {
+        dir,
+        train,
+        test,
+        classes: data.classes,
+        fingerprint: data.fingerprint,
+    })
+}
+
+impl TrainingData {
+    /// The line a run prints about its data.
+    pub fn describe(&self, config: &crate::config::RunConfig) -> String {
+        let d = &config.data;
+        match source::SourceInfo::read(&self.dir) {
+            Some(src) => format!("data: {src}"),
+            None if d.dataset == DatasetKind::Folder => format!(
+                "data: image folder {}: {} train / {} test images ({} split by seed {}), {} classes, resized ({}) to {}",
+                self.dir.display(),
+                self.train.len(),
+                self.test.len(),
+                d.test_fraction,
+                d.split_seed,
+                self.classes.len(),
+                d.resize,
+                config.model.input_shape.map(|v| v.to_string()).join(",")
+            ),
+            None => format!("data: {} from {}", d.dataset, self.dir.display()),
+        }
+    }
+}
+
 /// One split of a run's data set (an IDX data set reads only that split's files).
 pub fn open_split(
-    config: &crate::config::TrainConfig,
+    config: &crate::config::RunConfig,
     dir: &Path,
-    which: Which,
+    which: SplitName,
 ) -> Result<(Split, Vec<String>), DataError> {
     let kind = config.data.dataset;
     if kind == DatasetKind::Folder {
         let d = open(config, dir, true)?;
-        let split = if which == Which::Train {
+        let split = if which == SplitName::Train {
             d.train
         } else {
             d.test
@@ -130,7 +187,7 @@ fn check_idx_shape(kind: DatasetKind, model: [i64; 3]) -> Result<(), DataError> 
 }
 
 /// Loads one split (its two files) of a data set from `dir`.
-pub fn load_split(kind: DatasetKind, dir: &Path, which: Which) -> Result<Split, DataError> {
+pub fn load_split(kind: DatasetKind, dir: &Path, which: SplitName) -> Result<Split, DataError> {
     load_split_first(kind, dir, which, None)
 }
 
@@ -139,15 +196,15 @@ pub fn load_split(kind: DatasetKind, dir: &Path, which: Which) -> Result<Split, 
 pub fn load_split_first(
     kind: DatasetKind,
     dir: &Path,
-    which: Which,
+    which: SplitName,
     limit: Option<usize>,
 ) -> Result<Split, DataError> {
     if kind == DatasetKind::Folder {
         return Err(DataError::FolderNeedsModel(dir.to_path_buf()));
     }
     let (images, labels) = match which {
-        Which::Train => (FILES[0], FILES[1]),
-        Which::Test => (FILES[2], FILES[3]),
+        SplitName::Train => (FILES[0], FILES[1]),
+        SplitName::Test => (FILES[2], FILES[3]),
     };
     for name in [images, labels] {
         if !dir.join(name).exists() {

@@ -4,8 +4,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::SOURCE_FILE;
 use crate::util::fsutil;
+
+/// The file written beside the data that says where it came from.
+pub const SOURCE_FILE: &str = "SOURCE";
 
 /// Where a data folder's files came from: written to `<dir>/SOURCE` and shown by `train`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

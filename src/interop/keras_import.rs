@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use tch::{Device, Tensor};
 
-use crate::config::TrainConfig;
+use crate::config::RunConfig;
 use crate::run::checkpoint::{self, TrainState};
 use crate::train::optim::KerasAdam;
 
@@ -291,7 +291,7 @@ fn tensor((shape, data): &Array) -> Tensor {
 /// Reads a Keras weight file into `(state_dict key, tensor)` pairs for `config`'s model.
 pub fn read_keras_weights(
     path: &Path,
-    config: &TrainConfig,
+    config: &RunConfig,
 ) -> Result<Vec<(String, Tensor)>, ImportError> {
     let bad = |message: String| ImportError::Layout {
         path: path.to_path_buf(),
@@ -432,7 +432,7 @@ pub fn read_keras_weights(
 pub fn import(
     path: &Path,
     out: &Path,
-    mut config: TrainConfig,
+    mut config: RunConfig,
     force: bool,
 ) -> Result<(), ImportError> {
     config.train.epochs = 0;
@@ -465,7 +465,9 @@ pub fn import(
         }
     }
     let model = crate::model::build(&config, Device::Cpu, config.train.seed);
-    checkpoint::set_weights(&model.vs, &weights, path)?;
+    model
+        .load_state(&weights, path)
+        .map_err(checkpoint::CheckpointError::from)?;
     std::fs::create_dir_all(out).map_err(|cause| ImportError::Io {
         path: out.into(),
         cause,
@@ -477,8 +479,8 @@ pub fn import(
             cause,
         }
     })?;
-    let opt = KerasAdam::new(model.trainable(), config.optim.clone());
+    let opt = KerasAdam::new(model.trainable(), vec![config.optim.clone()], None);
     let state = TrainState::at(0, 0, config.train.seed);
-    checkpoint::save(out, &model.vs, &opt, &state)?;
+    checkpoint::save(out, &model.state_dict(), &opt.state_tensors(), &state)?;
     Ok(())
 }

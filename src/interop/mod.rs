@@ -2,6 +2,7 @@
 //! safetensors, config.json, the PyTorch module and a model card) and Keras weight files.
 pub mod export;
 pub mod keras_import;
+pub mod model_card;
 pub mod safetensors_io;
 pub mod script;
 pub mod torchscript;

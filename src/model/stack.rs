@@ -7,12 +7,12 @@
 //! are its solo numbers (tests/stack.rs: outputs, losses and gradients of K = 3 against 3 solo
 //! models). Latents are `[K, B, L]`; images out are `[B, K, C, H, W]`. It is built from solo
 //! models in the plain layout (NCHW, unflipped) and may then run channels-last and flipped as
-//! a solo model does (`set_channels_last`, `set_flipped`); its tensors in and out stay plain.
+//! a solo model does (`set_layout`: crate::model::layout::put); its tensors in and out stay plain.
 use tch::{Kind, Tensor};
 
 use super::{
-    channels_last, conv_t_padding, flip_if, in_kind_of, leaky_relu, reparameterize, BatchNorm,
-    Conv, ConvTranspose, Layout, Vae,
+    channels_last, flip_if, in_kind_of, leaky_relu, reparameterize, BatchNorm, Conv, ConvTranspose,
+    Layout, Vae,
 };
 use crate::config::VaeConfig;
 
@@ -149,7 +149,7 @@ pub struct StackedVae {
     pub fc: StackedDense,
     pub deconvs: Vec<ConvTranspose>,
     pub dec_bns: Vec<BatchNorm>,
-    /// How the convolutions run (`set_channels_last`, `set_flipped`).
+    /// How the convolutions run (`set_layout`).
     pub layout: Layout,
 }
 
@@ -217,47 +217,14 @@ impl StackedVae {
         }
     }
 
-    /// Runs the convolutions channels-last, as the solo model does on the CPU
-    /// (`Vae::set_channels_last`): puts the 4-D weights in that order (before the optimizer
-    /// takes them) and feeds the convolutions channels-last maps. The same numbers up to float
-    /// rounding.
-    pub fn set_channels_last(&mut self) {
-        tch::no_grad(|| {
-            let weights = self
-                .convs
-                .iter()
-                .map(|c| &c.weight)
-                .chain(self.deconvs.iter().map(|d| &d.weight));
-            for w in weights {
-                w.shallow_clone().set_data(&channels_last(w));
-            }
-        });
-        self.layout.channels_last = true;
-    }
-
-    /// Runs the convolutions on spatially flipped maps, as the solo model does
-    /// (`Vae::set_flipped`: Keras's padding becomes torch's symmetric one). The maps are
-    /// flipped back before the Dense layers and after the decoder. False, and nothing changed,
-    /// where a transposed conv has no exact flipped form.
-    pub fn set_flipped(&mut self) -> bool {
-        let ok = self
-            .deconvs
-            .iter()
-            .all(|d| conv_t_padding(d.weight.size()[2], d.stride, true).is_some());
-        self.layout.flipped = ok;
-        ok
-    }
-
-    /// Puts the stack in `layout` (`set_channels_last`, `set_flipped`), as `Vae::set_layout`
-    /// does a solo model; returns the layout in effect (not flipped where the model has no
-    /// exact flipped form).
-    pub fn set_layout(&mut self, layout: Layout) -> Layout {
-        if layout.channels_last {
-            self.set_channels_last();
-        }
-        if layout.flipped {
-            self.set_flipped();
-        }
+    /// Puts the stack in `want` by the solo model's rule (crate::model::layout::put); returns
+    /// the layout in effect. Its tensors in and out stay NCHW and unflipped.
+    pub fn set_layout(&mut self, want: Layout) -> Layout {
+        let weights: Vec<&Tensor> = (self.convs.iter().map(|c| &c.weight))
+            .chain(self.deconvs.iter().map(|d| &d.weight))
+            .collect();
+        let flippable = super::conv::flippable(&self.deconvs);
+        self.layout = super::layout::put(self.layout, want, &weights, flippable);
         self.layout
     }
 

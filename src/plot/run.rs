@@ -4,54 +4,15 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use tch::Device;
 
 use super::grids::{self, Spacing};
 use super::latent::{latent_means, LatentFigure};
 use super::loss::LossFigure;
 use super::{render, Format};
-use crate::data::{self, Split};
+use crate::data::{Split, SplitName};
 use crate::model::Loaded;
-use crate::run::checkpoint::{self, METRICS_FILE};
-
-pub use crate::data::Which;
-
-/// Where a run's data lives, unless `data_dir` overrides it.
-pub struct RunData<'a> {
-    pub run: &'a Path,
-    pub data_dir: Option<&'a Path>,
-    pub device: Device,
-    /// The last checkpoint, or the best one (`--best`).
-    pub checkpoint: checkpoint::Which,
-}
-
-impl RunData<'_> {
-    pub fn model(&self) -> Result<Loaded> {
-        Ok(checkpoint::load_model_from(
-            self.run,
-            self.checkpoint,
-            self.device,
-        )?)
-    }
-
-    pub fn split(&self, loaded: &Loaded, which: Which) -> Result<Split> {
-        Ok(self.split_and_classes(loaded, which)?.0)
-    }
-
-    /// The split and the data set's class names (by label).
-    pub fn split_and_classes(&self, loaded: &Loaded, which: Which) -> Result<(Split, Vec<String>)> {
-        let dir = self
-            .data_dir
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| loaded.config.data.dir());
-        data::open_split(&loaded.config, &dir, which).with_context(|| {
-            format!(
-                "the images of run {} (pass --data-dir to point elsewhere)",
-                self.run.display()
-            )
-        })
-    }
-}
+use crate::run::checkpoint::METRICS_FILE;
+use crate::run::data::RunData;
 
 fn out_path(run: &Path, out: Option<&Path>, name: &str, format: Format) -> PathBuf {
     out.map(Path::to_path_buf)
@@ -94,7 +55,7 @@ pub fn plot_loss(
 
 pub fn latent_plot(
     src: &RunData,
-    which: Which,
+    which: SplitName,
     limit: Option<usize>,
     out: Option<&Path>,
     format: Format,
@@ -114,7 +75,7 @@ pub fn latent_plot_of(
     loaded: &Loaded,
     split: &Split,
     classes: &[String],
-    which: Which,
+    which: SplitName,
     out: Option<&Path>,
     format: Format,
 ) -> Result<PathBuf> {
@@ -131,7 +92,7 @@ pub fn latent_plot_of(
         "{} {} {} images",
         split.len(),
         loaded.config.data.dataset,
-        if which == Which::Test {
+        if which == SplitName::Test {
             "test"
         } else {
             "training"
@@ -183,7 +144,7 @@ pub fn reconstruct(src: &RunData, n: usize, out: Option<&Path>) -> Result<PathBu
         bail!("--n must be at least 1");
     }
     let loaded = src.model()?;
-    let split = src.split(&loaded, Which::Test)?;
+    let split = src.split(&loaded, SplitName::Test)?;
     let x = split.limit(Some(n)).images_f32(src.device);
     let path = out_path(src.run, out, "reconstructions", Format::Png);
     render(&grids::reconstruct(&loaded.vae, &x), &path, Format::Png)?;
@@ -215,7 +176,7 @@ pub fn interpolate(
         bail!("--steps {steps}: use 2 to 50 points");
     }
     let loaded = src.model()?;
-    let split = src.split(&loaded, Which::Test)?;
+    let split = src.split(&loaded, SplitName::Test)?;
     check_index(from, &split, "--from")?;
     check_index(to, &split, "--to")?;
     let a = split.narrow(from as i64, 1).images_f32(src.device);

@@ -1,21 +1,22 @@
 //! A run folder and its checkpoint. Layout:
-//!   <run>/config.toml                    the TrainConfig that rebuilds the model
+//!   <run>/config.toml                    the RunConfig that rebuilds the model
 //!   <run>/metrics.csv                    one row per epoch
 //!   <run>/checkpoint/model.safetensors   weights under the PyTorch state_dict keys
 //!   <run>/checkpoint/optimizer.safetensors  Adam's m and v
 //!   <run>/checkpoint/state.toml          epoch, step, seed and the RNG state
 //! A checkpoint is written whole into `checkpoint.partial/`, then swapped in by renames, so a
-//! crash leaves either the old checkpoint or the new one (`checkpoint.prev/` during the swap).
+//! crash leaves either the old checkpoint or the new one (`checkpoint.prev/` during the swap:
+//! crate::util::fsutil::replace_dir).
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use tch::{nn, Device};
+use tch::Device;
 
-use crate::config::{ConfigError, TrainConfig};
+use crate::config::{ConfigError, RunConfig};
 use crate::model::{build, Loaded};
 use crate::train::epoch_seed;
-use crate::train::optim::KerasAdam;
+use crate::train::models::Saved;
 
 pub const CONFIG_FILE: &str = "config.toml";
 pub const METRICS_FILE: &str = "metrics.csv";
@@ -34,6 +35,8 @@ pub enum CheckpointError {
     NoCheckpoint(PathBuf),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    State(#[from] crate::model::StateError),
     #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
@@ -92,12 +95,12 @@ pub fn checkpoint_dir(run: &Path) -> PathBuf {
     }
 }
 
-pub fn read_config(run: &Path) -> Result<TrainConfig, CheckpointError> {
+pub fn read_config(run: &Path) -> Result<RunConfig, CheckpointError> {
     let path = run.join(CONFIG_FILE);
     if !path.is_file() {
         return Err(CheckpointError::NotARun(run.to_path_buf()));
     }
-    Ok(TrainConfig::load(&path)?)
+    Ok(RunConfig::load(&path)?)
 }
 
 pub fn read_state(run: &Path) -> Result<TrainState, CheckpointError> {
@@ -119,12 +122,12 @@ fn read_state_file(path: PathBuf) -> Result<TrainState, CheckpointError> {
 
 /// Loads a run's model (config + last checkpoint's weights) onto `device`.
 pub fn load_model(run: &Path, device: Device) -> Result<Loaded, CheckpointError> {
-    load_model_from(run, Which::Last, device)
+    load_model_from(run, Pick::Last, device)
 }
 
 /// Which checkpoint of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Which {
+pub enum Pick {
     /// The last finished epoch's (`checkpoint/`).
     Last,
     /// The lowest test loss's (`best/`).
@@ -132,10 +135,10 @@ pub enum Which {
 }
 
 /// The folder of a run's checkpoint `which`.
-pub fn dir_of(run: &Path, which: Which) -> Result<PathBuf, CheckpointError> {
+pub fn dir_of(run: &Path, which: Pick) -> Result<PathBuf, CheckpointError> {
     match which {
-        Which::Last => Ok(checkpoint_dir(run)),
-        Which::Best => {
+        Pick::Last => Ok(checkpoint_dir(run)),
+        Pick::Best => {
             let dir = run.join(BEST_DIR);
             if dir.join(STATE_FILE).is_file() {
                 Ok(dir)
@@ -150,24 +153,20 @@ pub fn dir_of(run: &Path, which: Which) -> Result<PathBuf, CheckpointError> {
 }
 
 /// The state of a run's checkpoint `which`.
-pub fn read_state_of(run: &Path, which: Which) -> Result<TrainState, CheckpointError> {
+pub fn read_state_of(run: &Path, which: Pick) -> Result<TrainState, CheckpointError> {
     match which {
-        Which::Last => read_state(run),
-        Which::Best => read_state_file(dir_of(run, which)?.join(STATE_FILE)),
+        Pick::Last => read_state(run),
+        Pick::Best => read_state_file(dir_of(run, which)?.join(STATE_FILE)),
     }
 }
 
 /// Loads a run's model from its checkpoint `which` onto `device`.
-pub fn load_model_from(
-    run: &Path,
-    which: Which,
-    device: Device,
-) -> Result<Loaded, CheckpointError> {
+pub fn load_model_from(run: &Path, which: Pick, device: Device) -> Result<Loaded, CheckpointError> {
     let config = read_config(run)?;
     read_state(run)?;
     let loaded = build(&config, device, config.train.seed);
     let path = dir_of(run, which)?.join(MODEL_FILE);
-    load_weights(&loaded.vs, &path)?;
+    load_weights(&loaded, &path)?;
     Ok(loaded)
 }
 
@@ -176,7 +175,6 @@ pub fn save_best(run: &Path) -> Result<(), CheckpointError> {
     let src = run.join(CHECKPOINT_DIR);
     let dir = run.join(BEST_DIR);
     let partial = run.join(format!("{BEST_DIR}.partial"));
-    let prev = run.join(format!("{BEST_DIR}.prev"));
     if partial.exists() {
         fs::remove_dir_all(&partial).map_err(io(&partial))?;
     }
@@ -188,93 +186,27 @@ pub fn save_best(run: &Path) -> Result<(), CheckpointError> {
             .and_then(|f| f.sync_all())
             .map_err(io(&to))?;
     }
-    swap_in(&partial, &dir, &prev)
+    crate::util::fsutil::replace_dir(&partial, &dir).map_err(io(&dir))
 }
 
-/// Loads safetensors weights into `vs`, checking that the keys are exactly the model's.
-pub fn load_weights(vs: &nn::VarStore, path: &Path) -> Result<(), CheckpointError> {
-    let saved = tch::Tensor::read_safetensors(path).map_err(|cause| CheckpointError::Tch {
-        path: path.to_path_buf(),
-        cause,
-    })?;
-    set_weights(vs, &saved, path)
+/// Loads safetensors weights into `model`, checking that the keys are exactly the model's.
+pub fn load_weights(model: &Loaded, path: &Path) -> Result<(), CheckpointError> {
+    let saved = read_tensors(path)?;
+    Ok(model.load_state(&saved, path)?)
 }
 
-/// Copies `named` (state_dict key, tensor) into the model's variables after checking that the
-/// keys are exactly the model's and every shape matches; `source` names their file in errors.
-pub fn set_weights(
-    vs: &nn::VarStore,
-    named: &[(String, tch::Tensor)],
-    source: &Path,
-) -> Result<(), CheckpointError> {
-    let bad = |message: String| CheckpointError::Format {
-        path: source.to_path_buf(),
-        message,
-    };
-    let vars = vs.variables();
-    let mut want: Vec<&String> = vars.keys().collect();
-    let mut got: Vec<&String> = named.iter().map(|(k, _)| k).collect();
-    want.sort();
-    got.sort();
-    if want != got {
-        let extra: Vec<_> = got.iter().filter(|k| !want.contains(k)).collect();
-        let missing: Vec<_> = want.iter().filter(|k| !got.contains(k)).collect();
-        return Err(bad(format!(
-            "keys do not match the model: missing {missing:?}, unexpected {extra:?}"
-        )));
-    }
-    for (name, src) in named {
-        let dst = &vars[name];
-        if dst.size() != src.size() {
-            return Err(bad(format!(
-                "{name} has shape {:?}, the model {:?}",
-                src.size(),
-                dst.size()
-            )));
-        }
-    }
-    tch::no_grad(|| {
-        for (name, src) in named {
-            let mut dst = vars[name].shallow_clone();
-            dst.copy_(&src.to_kind(dst.kind()).to_device(dst.device()));
-        }
-    });
-    Ok(())
-}
-
-/// Writes the variables of `vs` under their names, as contiguous tensors whatever their memory
-/// order (safetensors stores only contiguous data; training may run channels-last).
-pub fn save_weights(vs: &nn::VarStore, path: &Path) -> Result<(), CheckpointError> {
-    tch::Tensor::write_safetensors(&weights_of(vs), path).map_err(|cause| CheckpointError::Tch {
+/// The named tensors of a safetensors file.
+fn read_tensors(path: &Path) -> Result<Vec<(String, tch::Tensor)>, CheckpointError> {
+    tch::Tensor::read_safetensors(path).map_err(|cause| CheckpointError::Tch {
         path: path.to_path_buf(),
         cause,
     })
 }
 
-/// Writes the checkpoint of `run` (weights, optimizer, state) atomically as a whole.
+/// Writes the checkpoint of `run` atomically as a whole: the model's state dict and the
+/// optimizer's m and v (`KerasAdam::state_tensors`' names, or a stacked model's part of them),
+/// and where training stands.
 pub fn save(
-    run: &Path,
-    vs: &nn::VarStore,
-    opt: &KerasAdam,
-    state: &TrainState,
-) -> Result<(), CheckpointError> {
-    save_named(run, &weights_of(vs), &opt.state_tensors(), state)
-}
-
-/// The variables of `vs` by name, sorted, as contiguous tensors.
-pub fn weights_of(vs: &nn::VarStore) -> Vec<(String, tch::Tensor)> {
-    let mut named: Vec<(String, tch::Tensor)> = vs
-        .variables()
-        .into_iter()
-        .map(|(name, t)| (name, t.detach().contiguous()))
-        .collect();
-    named.sort_by(|a, b| a.0.cmp(&b.0));
-    named
-}
-
-/// The same from named tensors: the model's state dict and the optimizer's m and v
-/// (`KerasAdam::state_tensors`' names), as a stacked model's part gives them.
-pub fn save_named(
     run: &Path,
     weights: &[(String, tch::Tensor)],
     optimizer: &[(String, tch::Tensor)],
@@ -286,7 +218,6 @@ pub fn save_named(
     };
     let dir = run.join(CHECKPOINT_DIR);
     let partial = run.join(format!("{CHECKPOINT_DIR}.partial"));
-    let prev = run.join(format!("{CHECKPOINT_DIR}.prev"));
     if partial.exists() {
         fs::remove_dir_all(&partial).map_err(io(&partial))?;
     }
@@ -303,34 +234,22 @@ pub fn save_named(
             .and_then(|f| f.sync_all())
             .map_err(io(f))?;
     }
-    swap_in(&partial, &dir, &prev)
+    crate::util::fsutil::replace_dir(&partial, &dir).map_err(io(&dir))
 }
 
-/// Puts the finished folder `partial` in `dir`'s place (the old one passing through `prev`), so
-/// a crash leaves the old folder or the new one, never half of either.
-fn swap_in(partial: &Path, dir: &Path, prev: &Path) -> Result<(), CheckpointError> {
-    if dir.exists() {
-        if prev.exists() {
-            fs::remove_dir_all(prev).map_err(io(prev))?;
-        }
-        fs::rename(dir, prev).map_err(io(dir))?;
-    }
-    fs::rename(partial, dir).map_err(io(partial))?;
-    if prev.exists() {
-        fs::remove_dir_all(prev).map_err(io(prev))?;
-    }
-    Ok(())
-}
-
-/// Restores the optimizer state of a run's checkpoint.
-pub fn load_optimizer(
-    run: &Path,
-    opt: &mut KerasAdam,
-    state: &TrainState,
-) -> Result<(), CheckpointError> {
-    let path = checkpoint_dir(run).join(OPTIMIZER_FILE);
-    opt.load(&path, state.step)
-        .map_err(|cause| CheckpointError::Tch { path, cause })
+/// The run's last checkpoint as a state to continue training from (crate::train::models).
+pub fn saved(run: &Path) -> Result<Saved, CheckpointError> {
+    let state = read_state(run)?;
+    let dir = checkpoint_dir(run);
+    let weights = read_tensors(&dir.join(MODEL_FILE))?;
+    let file = dir.join(OPTIMIZER_FILE);
+    let optimizer = read_tensors(&file)?.into_iter().collect();
+    Ok(Saved {
+        weights,
+        optimizer,
+        step: state.step,
+        file,
+    })
 }
 
 /// The first free `runs/<dataset>-<n>` folder under `base`.

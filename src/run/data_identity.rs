@@ -16,6 +16,18 @@ pub struct DataIdentity {
     pub fingerprint: String,
 }
 
+impl DataIdentity {
+    /// The identity of the data a run of `config` trains on.
+    pub fn of(config: &crate::config::RunConfig, data: &crate::data::TrainingData) -> DataIdentity {
+        DataIdentity {
+            dataset: config.data.dataset.to_string(),
+            train_images: data.train.len(),
+            test_images: data.test.len(),
+            fingerprint: data.fingerprint.clone(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
     #[error("{dir}: these are not the data run {run} was trained on: {what}; point --data-dir at the run's data, or pass --force to train on these")]

@@ -10,27 +10,26 @@ use anyhow::{bail, Result};
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
-use crate::config::TrainConfig;
+use crate::config::RunConfig;
 use crate::config::{CudaGraphMode, Precision, StepForm};
-use crate::model::stack::{Noise, StackedVae};
+use crate::model::stack::Noise;
 use crate::model::Layout;
-use crate::train::models::{Models, Solo, Stack};
-use crate::train::optim::KerasAdam;
+use crate::train::models::{self, Form};
 use crate::train::step::{StepData, TrainStep};
 
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
     /// The model, optimizer and `r_loss_factor` timed (the batch size is each measurement's).
-    pub config: TrainConfig,
+    pub config: RunConfig,
     pub device: Device,
     pub batch_sizes: Vec<i64>,
     pub forms: Vec<StepForm>,
     pub steps: usize,
     pub warm_up: usize,
     pub seed: u64,
-    /// Run the convolutions channels-last (`Vae::set_channels_last`) [None: as train does].
+    /// Run the convolutions channels-last (crate::model::layout) [None: as train does].
     pub channels_last: Option<bool>,
-    /// Run the convolutions on flipped images (`Vae::set_flipped`) [None: as train does].
+    /// Run the convolutions on flipped images (crate::model::layout) [None: as train does].
     pub flipped: Option<bool>,
     /// Capture the CUDA graph with cuDNN's benchmark mode (`StepData::cudnn_benchmark`; train
     /// does).
@@ -105,7 +104,7 @@ fn time_form(
     trace: Option<&std::path::Path>,
 ) -> Result<(f64, Option<Vec<crate::train::profile::Row>>)> {
     let Case {
-        form,
+        form: form_kind,
         precision,
         bs,
         k,
@@ -117,52 +116,41 @@ fn time_form(
     let total = (cfg.warm_up + cfg.steps) as i64;
     let mut config = cfg.config.clone();
     config.train.batch_size = bs as usize;
-    let capacity = cfg.device.is_cuda().then_some(total);
-    let mut solo = Vec::new();
-    let (models, opt): (Box<dyn Models + '_>, KerasAdam);
-    if k == 1 {
-        let mut model = crate::model::build(&config, cfg.device, cfg.seed);
-        model.vae.set_layout(&model.vs, layout(cfg, form));
-        let params = model.trainable();
-        opt = match capacity {
-            Some(c) => KerasAdam::with_device_scalars(params, config.optim.clone(), c),
-            None => KerasAdam::new(params, config.optim.clone()),
-        };
-        solo.push(model);
-        models = Box::new(Solo {
-            vae: &solo[0].vae,
-            noise: Noise::Fresh,
-        });
+    // K seed models: seeds seed, seed + 1, ... (one model, or a stack of K as a sweep trains).
+    let configs: Vec<RunConfig> = (0..k as u64)
+        .map(|j| {
+            let mut c = config.clone();
+            c.train.seed = cfg.seed + j;
+            c
+        })
+        .collect();
+    let refs: Vec<&RunConfig> = configs.iter().collect();
+    let form = if k == 1 {
+        Form::Solo
     } else {
-        let parts: Vec<_> = (0..k as u64)
-            .map(|j| crate::model::build(&config, cfg.device, cfg.seed + j))
-            .collect();
-        let refs: Vec<&crate::model::Vae> = parts.iter().map(|m| &m.vae).collect();
-        let mut model = StackedVae::new(&refs);
-        model.set_layout(layout(cfg, form));
-        opt = KerasAdam::stacked(
-            model.trainable(),
-            vec![config.optim.clone(); k as usize],
-            capacity,
-        );
-        models = Box::new(Stack {
-            model,
-            noise: Noise::Fresh,
-        });
-    }
+        Form::Stacked(Noise::Fresh)
+    };
+    let built = models::build(
+        &refs,
+        (0..k).map(|_| None).collect(),
+        form,
+        cfg.device,
+        layout(cfg, form_kind),
+        cfg.device.is_cuda().then_some(total),
+    )?;
     let data = StepData {
-        models: models.as_ref(),
+        models: built.models.as_ref(),
         images,
         r_loss_factors: vec![config.train.r_loss_factor; k as usize],
         stream: false,
         cudnn_benchmark: cfg.cudnn_benchmark,
         precision,
     };
-    let mode = match form {
+    let mode = match form_kind {
         StepForm::Eager => CudaGraphMode::Off,
         StepForm::CudaGraph => CudaGraphMode::On,
     };
-    let (mut step, _) = TrainStep::new(data, opt, bs, mode)?;
+    let (mut step, _) = TrainStep::new(data, built.opt, bs, mode)?;
     // Full batches only, from one permutation per pass over the images.
     let per_pass = n / bs;
     let mut perm = Tensor::randperm(n, (Kind::Int64, cfg.device));
@@ -187,7 +175,7 @@ fn time_form(
     let seconds = t0.elapsed().as_secs_f64();
     let loss = step.sums().sum(Kind::Double).double_value(&[]);
     if !loss.is_finite() {
-        bail!("the loss diverged ({loss}) while timing {form} in {precision} at batch {bs}");
+        bail!("the loss diverged ({loss}) while timing {form_kind} in {precision} at batch {bs}");
     }
     let ms = seconds * 1000.0 / cfg.steps as f64;
     let Some(trace) = trace else {

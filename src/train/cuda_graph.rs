@@ -128,7 +128,7 @@ impl Drop for CudaGraph {
 }
 
 /// The text of a caught panic (tch panics with its error message).
-pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = panic.downcast_ref::<String>() {
         s.clone()
     } else if let Some(s) = panic.downcast_ref::<&str>() {

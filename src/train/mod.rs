@@ -1,7 +1,8 @@
 //! The training loop of the seed (Keras `fit`, shuffle=True, batch 32): per epoch a fresh
 //! shuffle, Adam steps on the VAE loss through a `TrainStep` (eager or CUDA graph), then the
 //! test-set loss. What an epoch leaves behind (metrics.csv, the checkpoint, figures) is the
-//! caller's: `fit` hands each finished epoch to it (crate::run::job writes the run folder).
+//! observer's: `fit` tells an `Observer` each finished epoch (crate::run::recorder writes the run
+//! folder) and asks it whether to go on.
 pub mod bench;
 pub mod cuda_graph;
 pub mod models;
@@ -74,8 +75,8 @@ impl std::fmt::Display for Interrupted {
 impl std::error::Error for Interrupted {}
 
 /// Each model's mean losses over a split (bytes or floats in [0, 1]), sampling z as the model
-/// does (Keras `evaluate`).
-pub fn evaluate(models: &dyn Models, images: &Tensor, factors: &Factors) -> Vec<Losses> {
+/// does (Keras `evaluate`): the test loss of an epoch.
+pub fn test_losses(models: &dyn Models, images: &Tensor, factors: &Factors) -> Vec<Losses> {
     let n = images.size()[0];
     // The model's device: the images may stay on the host (data.stream).
     let device = models.device();
@@ -145,9 +146,18 @@ pub struct Schedule<'a> {
     pub model_labels: Vec<String>,
     /// The learning rate's factor in an epoch (0-based): `TrainingConfig::lr_factor`.
     pub lr_factor: &'a dyn Fn(usize) -> f64,
-    /// Hand the running training losses to `fit`'s `on_steps` every `BAR_REFRESH_STEPS` steps
+    /// Tell the observer the running training losses every `BAR_REFRESH_STEPS` steps
     /// (TensorBoard), also with no progress bar (each read waits for the device).
     pub report_steps: bool,
+}
+
+/// What the loop tells the run about its progress, and asks it (crate::run::recorder).
+pub trait Observer {
+    /// Each model's running training losses this epoch, after `step` optimizer steps (every
+    /// `BAR_REFRESH_STEPS` steps, when `Schedule::report_steps`).
+    fn steps_done(&mut self, step: i64, running: &[Losses]) -> Result<()>;
+    /// An epoch ended (its checkpoint and figures are the observer's to write): go on or stop.
+    fn epoch_done(&mut self, end: &EpochEnd) -> Result<Flow>;
 }
 
 /// What the caller of `fit` says after an epoch.
@@ -167,6 +177,8 @@ pub struct EpochEnd<'a> {
     pub test: Vec<Losses>,
     pub seconds: f64,
     pub optimizer: &'a KerasAdam,
+    /// The models as they stand after the epoch.
+    pub models: &'a dyn Models,
 }
 
 /// One model's losses, or the range over K models' losses.
@@ -182,15 +194,10 @@ fn summary(l: &[Losses]) -> String {
     format!("loss {lo:.3}..{hi:.3} over {} models", l.len())
 }
 
-/// Trains the epochs of `s` with `step`, calling `on_epoch` after each (before its line is
+/// Trains the epochs of `s` with `step`, telling `observer` after each (before its line is
 /// printed), which may stop the loop there; a signal stops it before the next step with
 /// `Interrupted`.
-pub fn fit(
-    step: &mut TrainStep,
-    s: &Schedule,
-    mut on_steps: impl FnMut(i64, &[Losses]) -> Result<()>,
-    mut on_epoch: impl FnMut(&EpochEnd) -> Result<Flow>,
-) -> Result<()> {
+pub fn fit(step: &mut TrainStep, s: &Schedule, observer: &mut dyn Observer) -> Result<()> {
     let n = s.train_images;
     for epoch in s.start..s.end {
         let t0 = Instant::now();
@@ -225,7 +232,7 @@ pub fn fit(
                 let rate = seen as f64 / t0.elapsed().as_secs_f64().max(1e-9);
                 bar.set_message(format!("{} {rate:.0} img/s", summary(&l)));
                 if s.report_steps {
-                    on_steps(step.optimizer().step, &l)?;
+                    observer.steps_done(step.optimizer().step, &l)?;
                 }
             }
         }
@@ -244,15 +251,16 @@ pub fn fit(
         }
         let d = step.data();
         let test = precision::forward(d.precision, d.models.device(), || {
-            evaluate(d.models, s.test_images, step.factors())
+            test_losses(d.models, s.test_images, step.factors())
         });
         let seconds = t0.elapsed().as_secs_f64();
-        let flow = on_epoch(&EpochEnd {
+        let flow = observer.epoch_done(&EpochEnd {
             epoch: epoch + 1,
             train: train.clone(),
             test: test.clone(),
             seconds,
             optimizer: step.optimizer(),
+            models: d.models,
         })?;
         if !s.quiet {
             eprintln!(

@@ -11,9 +11,9 @@
 //! Gradients come from `backward`, which asks autograd for them (no `.grad` accumulation, no
 //! zeroing) and packs them into the flat gradient buffer with one `cat`.
 //!
-//! Two ways to get the step size:
-//! - host scalars (`new`): computed in f64 per step, as the per-tensor optimizer did;
-//! - device scalars (`with_device_scalars`): a device table of the step factors for the next
+//! Two ways to get the step size (`new`'s `device_steps`):
+//! - host scalars: computed in f64 per step, as the per-tensor optimizer did;
+//! - device scalars: a device table of the step factors for the next
 //!   `capacity` steps and a device index into it, so that an update queues no host number and
 //!   can be captured in a CUDA graph and replayed. The table holds the same f32 values the host
 //!   form computes, so both forms give the same numbers.
@@ -22,8 +22,6 @@
 //! leading dimension holds the K models in order, so each model's elements are K contiguous
 //! blocks of every slot. Where the models' learning rates, betas or epsilons differ, the
 //! update reads them per element (`PerModel`): still the same handful of kernels.
-use std::path::Path;
-
 use tch::{Device, Kind, TchError, Tensor};
 
 use crate::config::AdamConfig;
@@ -96,6 +94,46 @@ struct PerModel {
     factors: bool,
 }
 
+impl PerModel {
+    /// The per-element hyperparameters of `configs.len()` models over the flat buffers of
+    /// `slots` (each slot's leading dimension holds the models in order).
+    fn new(slots: &[Slot], configs: &[AdamConfig], flat: &Tensor) -> PerModel {
+        let k = configs.len() as i64;
+        let (kind, device) = (flat.kind(), flat.device());
+        let owner: Vec<Tensor> = slots
+            .iter()
+            .map(|slot| {
+                let n = slot.numel();
+                assert!(n % k == 0, "{}: {n} elements over {k} models", slot.name);
+                Tensor::arange(k, (Kind::Int64, device)).repeat_interleave_self_int(
+                    n / k,
+                    None,
+                    None,
+                )
+            })
+            .collect();
+        let owner = Tensor::cat(&owner, 0);
+        let per_element = |get: fn(&AdamConfig) -> f64| -> Option<Tensor> {
+            let values: Vec<f64> = configs.iter().map(get).collect();
+            if values.iter().all(|v| *v == values[0]) {
+                return None;
+            }
+            let t = Tensor::from_slice(&values).to_kind(kind).to_device(device);
+            Some(t.index_select(0, &owner))
+        };
+        let differs =
+            |get: fn(&AdamConfig) -> f64| configs.iter().any(|c| get(c) != get(&configs[0]));
+        PerModel {
+            one_minus_beta_1: per_element(|c| 1.0 - c.beta_1),
+            beta_2: per_element(|c| c.beta_2),
+            epsilon: per_element(|c| c.epsilon),
+            factors: differs(|c| c.learning_rate) || differs(|c| c.beta_1) || differs(|c| c.beta_2),
+            owner,
+            configs: configs.to_vec(),
+        }
+    }
+}
+
 pub struct KerasAdam {
     /// The (first) model's hyperparameters.
     pub config: AdamConfig,
@@ -115,11 +153,22 @@ pub struct KerasAdam {
 }
 
 impl KerasAdam {
-    /// Takes the named trainable parameters (sorted by name for a stable order) and moves their
-    /// data into one flat buffer; the tensors passed in see every update.
-    pub fn new(mut params: Vec<(String, Tensor)>, config: AdamConfig) -> KerasAdam {
+    /// One optimizer over `params` (named trainable tensors, sorted by name for a stable order),
+    /// whose data move into one flat buffer: the tensors passed in see every update.
+    /// - `configs`: one model's hyperparameters, or K stacked models' (every tensor's leading
+    ///   dimension then holds the models in order; model j steps with `configs[j]`);
+    /// - `device_steps`: keep the step factors on the device for that many steps (a table
+    ///   refilled in place, `refill`), so that an update queues no host number and can be
+    ///   captured in a CUDA graph; None computes them on the host each step. Both give the same
+    ///   numbers (tests/optim.rs).
+    pub fn new(
+        mut params: Vec<(String, Tensor)>,
+        configs: Vec<AdamConfig>,
+        device_steps: Option<i64>,
+    ) -> KerasAdam {
         params.sort_by(|a, b| a.0.cmp(&b.0));
         assert!(!params.is_empty(), "KerasAdam needs parameters");
+        assert!(!configs.is_empty(), "KerasAdam needs one config per model");
         let (kind, device) = (params[0].1.kind(), params[0].1.device());
         let mut slots = Vec::with_capacity(params.len());
         let mut offset = 0;
@@ -146,7 +195,8 @@ impl KerasAdam {
                 var.shallow_clone().set_data(&view);
             }
         });
-        KerasAdam {
+        let per_model = (configs.len() > 1).then(|| PerModel::new(&slots, &configs, &flat));
+        let mut opt = KerasAdam {
             step: 0,
             grads: flat.zeros_like(),
             m: flat.zeros_like(),
@@ -155,63 +205,17 @@ impl KerasAdam {
             slots,
             vars,
             device_scalars: None,
-            per_model: None,
-            base_lrs: vec![config.learning_rate],
-            config,
-        }
-    }
-
-    /// One optimizer over the stacked tensors of `configs.len()` models (every tensor's leading
-    /// dimension holds the models in order), model j stepping with `configs[j]`; with device
-    /// scalars for `capacity` steps when given (graph capture, as `with_device_scalars`).
-    pub fn stacked(
-        params: Vec<(String, Tensor)>,
-        configs: Vec<AdamConfig>,
-        capacity: Option<i64>,
-    ) -> KerasAdam {
-        let k = configs.len() as i64;
-        assert!(k > 0, "a stack has at least one model");
-        let first = configs[0].clone();
-        let mut opt = KerasAdam::new(params, first.clone());
-        let device = opt.params.device();
-        let mut owner = Vec::with_capacity(opt.slots.len());
-        for slot in &opt.slots {
-            let n = slot.numel();
-            assert!(n % k == 0, "{}: {n} elements over {k} models", slot.name);
-            owner.push(
-                Tensor::arange(k, (Kind::Int64, device)).repeat_interleave_self_int(
-                    n / k,
-                    None,
-                    None,
-                ),
-            );
-        }
-        let owner = Tensor::cat(&owner, 0);
-        let kind = opt.params.kind();
-        let per_element = |get: fn(&AdamConfig) -> f64| -> Option<Tensor> {
-            let values: Vec<f64> = configs.iter().map(get).collect();
-            if values.iter().all(|v| *v == values[0]) {
-                return None;
-            }
-            let t = Tensor::from_slice(&values).to_kind(kind).to_device(device);
-            Some(t.index_select(0, &owner))
+            per_model,
+            base_lrs: configs.iter().map(|c| c.learning_rate).collect(),
+            config: configs[0].clone(),
         };
-        let differs = |get: fn(&AdamConfig) -> f64| configs.iter().any(|c| get(c) != get(&first));
-        opt.base_lrs = configs.iter().map(|c| c.learning_rate).collect();
-        opt.per_model = Some(PerModel {
-            one_minus_beta_1: per_element(|c| 1.0 - c.beta_1),
-            beta_2: per_element(|c| c.beta_2),
-            epsilon: per_element(|c| c.epsilon),
-            factors: differs(|c| c.learning_rate) || differs(|c| c.beta_1) || differs(|c| c.beta_2),
-            owner,
-            configs,
-        });
-        if let Some(capacity) = capacity {
+        if let Some(capacity) = device_steps {
+            let capacity = capacity.max(1);
             opt.device_scalars = Some(DeviceScalars {
-                table: Tensor::zeros([capacity.max(1), opt.models()], (kind, device)),
+                table: Tensor::zeros([capacity, opt.models()], (kind, device)),
                 k: Tensor::zeros([1], (Kind::Int64, device)),
                 base: 0,
-                capacity: capacity.max(1),
+                capacity,
             });
             opt.refill();
         }
@@ -224,25 +228,6 @@ impl KerasAdam {
             Some(p) if p.factors => p.configs.len() as i64,
             _ => 1,
         }
-    }
-
-    /// The same, with the step factors on the device for graph capture: `refill` them for the
-    /// next `capacity` steps before that many steps are captured or replayed.
-    pub fn with_device_scalars(
-        params: Vec<(String, Tensor)>,
-        config: AdamConfig,
-        capacity: i64,
-    ) -> KerasAdam {
-        let mut opt = KerasAdam::new(params, config);
-        let device = opt.params.device();
-        opt.device_scalars = Some(DeviceScalars {
-            table: Tensor::zeros([capacity.max(1), 1], (opt.params.kind(), device)),
-            k: Tensor::zeros([1], (Kind::Int64, device)),
-            base: 0,
-            capacity: capacity.max(1),
-        });
-        opt.refill();
-        opt
     }
 
     pub fn device(&self) -> Device {
@@ -420,17 +405,6 @@ impl KerasAdam {
             out.push((format!("v.{}", slot.name), slot.view(&self.v).contiguous()));
         }
         out
-    }
-
-    pub fn save(&self, path: &Path) -> Result<(), TchError> {
-        Tensor::write_safetensors(&self.state_tensors(), path)
-    }
-
-    /// Restores m and v (and sets `step`) from a file written by `save`.
-    pub fn load(&mut self, path: &Path, step: i64) -> Result<(), TchError> {
-        let saved: std::collections::HashMap<String, Tensor> =
-            Tensor::read_safetensors(path)?.into_iter().collect();
-        self.set_state(&saved, step, &path.display().to_string())
     }
 
     /// Restores m and v (and sets `step`) from `state_tensors`' names and shapes; `source`

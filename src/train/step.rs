@@ -6,7 +6,7 @@
 //!   the device-resident training set through a static index buffer, filled by one device copy
 //!   before each replay; the losses are summed into a device tensor inside the graph; the noise
 //!   comes from torch's CUDA generator, which replays advance; Adam's step counter and bias
-//!   corrections live on the device (`KerasAdam::with_device_scalars`). A batch of another
+//!   corrections live on the device (`KerasAdam::new`'s device steps). A batch of another
 //!   size (the last, when n % batch_size != 0) runs eagerly on the same state.
 //!
 //! The warm-up steps the capture needs run for real and are then undone (parameters, Adam's

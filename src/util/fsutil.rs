@@ -86,6 +86,25 @@ pub fn with_atomic<E: From<std::io::Error>>(
     }
 }
 
+/// Puts the finished folder `partial` in `dir`'s place, the old one passing through
+/// `<dir>.prev`, so a crash leaves the old folder or the new one, never half of either (a
+/// checkpoint, `best/`, an export folder). A `<dir>.prev` that a crash left is replaced.
+pub fn replace_dir(partial: &Path, dir: &Path) -> std::io::Result<()> {
+    let name = dir.file_name().unwrap_or_default().to_string_lossy();
+    let prev = dir.with_file_name(format!("{name}.prev"));
+    if dir.exists() {
+        if prev.exists() {
+            fs::remove_dir_all(&prev)?;
+        }
+        fs::rename(dir, &prev)?;
+    }
+    fs::rename(partial, dir)?;
+    if prev.exists() {
+        fs::remove_dir_all(&prev)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

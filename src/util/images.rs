@@ -50,15 +50,6 @@ pub fn grid(images: &Tensor, cols: usize, scale: u32, gap: u32) -> RgbImage {
     img
 }
 
-/// Saves the originals (first row) above their reconstructions (second row).
-pub fn save_reconstructions(
-    path: &Path,
-    originals: &Tensor,
-    reconstructions: &Tensor,
-) -> anyhow::Result<()> {
-    save_png(path, &reconstruction_grid(originals, reconstructions))
-}
-
 /// The PNG bytes of `img` (TensorBoard's image events carry them).
 pub fn png_bytes(img: &RgbImage) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());

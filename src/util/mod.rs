@@ -1,6 +1,7 @@
 //! The ground floor: small helpers every other floor may use; nothing here imports the crate.
 pub mod autograd;
 pub mod device;
+pub mod errors;
 pub mod fsutil;
 pub mod images;
 pub mod interrupt;

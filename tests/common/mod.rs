@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard};
 
-use vae_tch::config::TrainConfig;
+use vae_tch::config::RunConfig;
 use vae_tch::data::{write_dataset, DatasetKind};
 
 /// torch's generator is global to the process: tests that seed it and train take this lock so
@@ -53,8 +53,8 @@ pub fn write_synthetic(dir: &Path, n_train: usize, n_test: usize) {
 }
 
 /// A config for a few quick CPU epochs on `data_dir`.
-pub fn tiny_config(data_dir: &Path, epochs: usize, batch_size: usize) -> TrainConfig {
-    let mut c = TrainConfig::default();
+pub fn tiny_config(data_dir: &Path, epochs: usize, batch_size: usize) -> RunConfig {
+    let mut c = RunConfig::default();
     c.data.dataset = DatasetKind::Mnist;
     c.data.dir = Some(data_dir.to_path_buf());
     c.train.epochs = epochs;

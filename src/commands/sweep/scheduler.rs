@@ -1,6 +1,6 @@
-//! `vae-tch sweep run`: every point an ordinary, resumable run folder under
-//! `<sweep>/points/<name>/`, trained one after another by the same job as `train`, and a
-//! `summary.csv` read back from the folders. Any number of processes (shards) may share one
+//! Which process trains which point of a sweep, and how: every point an ordinary, resumable
+//! run folder (`points`), trained by the same job as `train` and finished by the same
+//! `crate::finish`, one after another or stacked by groups (`group`); then `summary.csv`. Any number of processes (shards) may share one
 //! sweep folder: each point is locked while it trains (crate::run::lock), a process trains its
 //! own shard's points and then any point that no process holds and that is not done (so a point
 //! that a dead shard left behind resumes when any shard runs again), and a finished point is
@@ -8,41 +8,20 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use serde::Serialize;
 use tch::Device;
 
 use super::group;
+use super::points::{epochs_done, held, point_dir, status, Status, FAILED_FILE, POINTS_DIR};
 use super::shard::Shard;
-use super::spec::{value_text, Point, Sweep, SweepFile};
-use crate::commands::train::finish;
-use crate::config::overrides::differences;
+use super::spec::{Point, Sweep, SweepFile, SWEEP_FILE};
+use super::summary::write_summary;
+use crate::config::overrides::{differences, RESUMABLE_KEYS};
 use crate::config::StackMode;
-use crate::interop::export;
-use crate::run::checkpoint::{self, CONFIG_FILE, METRICS_FILE};
+use crate::finish::{self, InMemory};
+use crate::run::checkpoint::{self, CONFIG_FILE};
 use crate::run::job::{self, Stacking, TrainJob};
 use crate::run::lock::{LockError, RunLock};
-use crate::run::metrics;
 use crate::train::Interrupted;
-
-pub const SWEEP_FILE: &str = "sweep.toml";
-pub const SUMMARY_FILE: &str = "summary.csv";
-pub const POINTS_DIR: &str = "points";
-/// Written into a point's folder when its training failed (the error), removed when it
-/// trains again.
-pub const FAILED_FILE: &str = "FAILED";
-
-/// The config keys a point may change between two `sweep run`s and still resume.
-const RESUMABLE: [&str; 9] = [
-    "train.epochs",
-    "train.early_stopping",
-    "train.min_delta",
-    "train.step_form",
-    "train.cuda_graph",
-    "train.precision",
-    "data.dir",
-    "data.cache_dir",
-    "data.stream",
-];
 
 /// How a sweep runs, beside the sweep itself.
 #[derive(Debug, Clone)]
@@ -53,120 +32,10 @@ pub struct SweepRun {
     pub quiet: bool,
     /// Write each point's export folder.
     pub export: bool,
-    /// Train a group's points as one stacked model (crate::sweep::group).
+    /// Train a group's points as one stacked model (`group`).
     pub stack: StackMode,
     /// The most models in one stack (the memory estimate may allow fewer).
     pub stack_max: usize,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Status {
-    Done,
-    Running,
-    Failed,
-    Pending,
-}
-
-impl std::fmt::Display for Status {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Status::Done => "done",
-            Status::Running => "running",
-            Status::Failed => "failed",
-            Status::Pending => "pending",
-        })
-    }
-}
-
-pub fn point_dir(out: &Path, point: &Point) -> PathBuf {
-    out.join(POINTS_DIR).join(&point.name)
-}
-
-/// Epochs finished in a point's folder.
-fn epochs_done(dir: &Path) -> usize {
-    checkpoint::read_state(dir).map_or(0, |s| s.epoch)
-}
-
-/// Whether another process holds the point's lock (probing takes and drops it when free).
-fn held(dir: &Path) -> bool {
-    dir.is_dir() && matches!(RunLock::acquire(dir), Err(LockError::Busy { .. }))
-}
-
-/// A point's status on disk. A point whose epochs are all done (or that early stopping ended)
-/// is done, even while a process holds it to draw its figures (or another process's status
-/// probe holds it for a moment).
-pub fn status(dir: &Path, epochs: usize) -> Status {
-    let stopped = checkpoint::read_state(dir).is_ok_and(|s| s.stopped_early);
-    if stopped || epochs_done(dir) >= epochs {
-        Status::Done
-    } else if held(dir) {
-        Status::Running
-    } else if dir.join(FAILED_FILE).is_file() {
-        Status::Failed
-    } else {
-        Status::Pending
-    }
-}
-
-/// A point's evaluation in nats (crate::eval), for summary.csv: on the first
-/// `EVAL_IMAGES` test images with `EVAL_K` samples each, seed 0.
-pub const EVAL_FILE: &str = "eval.json";
-pub const EVAL_IMAGES: i64 = 1000;
-pub const EVAL_K: i64 = 20;
-
-/// What `train` writes after the last epoch (the figures, and with `export` the export).
-fn drawn(dir: &Path, export: bool) -> bool {
-    dir.join("loss.png").is_file()
-        && (!export || export::default_dir(dir).join(export::VAE_FILE).is_file())
-}
-
-/// What a finished point has beside its checkpoint: the figures, the export and eval.json.
-fn finished_extras(dir: &Path, export: bool) -> bool {
-    drawn(dir, export) && dir.join(EVAL_FILE).is_file()
-}
-
-/// The figures, the export and eval.json that `dir` lacks, from the model in memory when it
-/// just trained (`trained`), else from the run folder. Call it under the point's lock.
-fn finish_extras(
-    job: &TrainJob,
-    export: bool,
-    trained: Option<(&job::Finished, usize)>,
-) -> Result<()> {
-    let dir = &job.run;
-    if !drawn(dir, export) {
-        finish(job, export, trained)?;
-    }
-    if dir.join(EVAL_FILE).is_file() {
-        return Ok(());
-    }
-    let on_disk;
-    let (model, images) = match trained {
-        Some((done, j)) => (&done.runs[j].model, done.test.images.shallow_clone()),
-        None => {
-            on_disk = checkpoint::load_model(dir, job.device)?;
-            let (split, _) = crate::data::open_split(
-                &on_disk.config,
-                &on_disk.config.data.dir(),
-                crate::data::Which::Test,
-            )?;
-            let images = split.limit(on_disk.config.data.test_limit).images;
-            (&on_disk, images)
-        }
-    };
-    let n = images.size()[0].min(EVAL_IMAGES);
-    tch::manual_seed(0);
-    let report = crate::eval::evaluate(
-        &model.vae,
-        &images.narrow(0, 0, n),
-        model.config.train.r_loss_factor,
-        EVAL_K,
-        crate::eval::Samples::Drawn,
-        job.device,
-    );
-    let path = dir.join(EVAL_FILE);
-    crate::util::fsutil::write_atomic(&path, serde_json::to_string_pretty(&report)?.as_bytes())
-        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// The outcome of one `sweep run` process.
@@ -200,7 +69,7 @@ impl Outcome {
 }
 
 /// Checks that no existing point folder was trained with other settings than the sweep now asks
-/// (only epochs and where the data are may change), before anything trains.
+/// (only the keys a resumed run may change: `RESUMABLE_KEYS`), before anything trains.
 fn check_existing(sweep: &Sweep, out: &Path) -> Result<()> {
     for p in &sweep.points {
         let dir = point_dir(out, p);
@@ -209,7 +78,7 @@ fn check_existing(sweep: &Sweep, out: &Path) -> Result<()> {
         };
         let changed: Vec<String> = differences(&saved, &p.config)
             .into_iter()
-            .filter(|d| !RESUMABLE.contains(&d.key.as_str()))
+            .filter(|d| !RESUMABLE_KEYS.contains(&d.key.as_str()))
             .map(|d| d.to_string())
             .collect();
         if !changed.is_empty() {
@@ -252,18 +121,13 @@ pub fn run(sweep: &Sweep, file: &SweepFile, opts: &SweepRun) -> Result<Outcome> 
         .chain(others.into_iter().map(|p| (true, p)))
     {
         let dir = point_dir(out, point);
-        let epochs = point.config.train.epochs;
-        match status(&dir, epochs) {
-            // Trained, and its figures and export written (a kill can come between them).
-            Status::Done if finished_extras(&dir, opts.export) => continue,
-            Status::Done => {}
-            Status::Running => {
+        match need(&dir, point, helping, opts) {
+            (Need::Nothing, Status::Running) => {
                 outcome.busy.push(point.name.clone());
                 continue;
             }
-            // Another shard's failure is its own to retry.
-            Status::Failed if helping => continue,
-            Status::Failed | Status::Pending => {}
+            (Need::Nothing, _) => continue,
+            (Need::Finish | Need::Train, _) => {}
         }
         if !opts.quiet {
             eprintln!("sweep: point {}/{total}: {}", i + 1, point.name);
@@ -277,7 +141,10 @@ pub fn run(sweep: &Sweep, file: &SweepFile, opts: &SweepRun) -> Result<Outcome> 
     Ok(outcome)
 }
 
-/// What a point needs from this process: nothing, only its figures and export, or training.
+/// What a point needs from this process: nothing, only what `crate::finish` writes, or
+/// training. Another shard's failure is its own to retry; a done point whose figures, eval.json
+/// or export are missing or of an older epoch (a kill came between them, or --epochs grew) is
+/// finished again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Need {
     Nothing,
@@ -288,7 +155,7 @@ enum Need {
 fn need(dir: &Path, point: &Point, helping: bool, opts: &SweepRun) -> (Need, Status) {
     let status = status(dir, point.config.train.epochs);
     let need = match status {
-        Status::Done if finished_extras(dir, opts.export) => Need::Nothing,
+        Status::Done if finish::is_finished(dir, opts.export) => Need::Nothing,
         Status::Done => Need::Finish,
         Status::Running => Need::Nothing,
         Status::Failed if helping => Need::Nothing,
@@ -303,8 +170,7 @@ fn need(dir: &Path, point: &Point, helping: bool, opts: &SweepRun) -> (Need, Sta
 /// whole group's.
 fn run_stacked(sweep: &Sweep, opts: &SweepRun, outcome: &mut Outcome) -> Result<()> {
     let out = &opts.out;
-    let configs: Vec<&crate::config::TrainConfig> =
-        sweep.points.iter().map(|p| &p.config).collect();
+    let configs: Vec<&crate::config::RunConfig> = sweep.points.iter().map(|p| &p.config).collect();
     let groups = group::groups(&configs);
     let mine: std::collections::HashSet<usize> =
         opts.shard.owned_of_groups(&groups).into_iter().collect();
@@ -419,8 +285,8 @@ fn train_stack(
     Ok(())
 }
 
-/// A point's figures and export (after its training; from memory when it just trained),
-/// recorded in `outcome`.
+/// A point's figures, eval.json and export (after its training; from memory when it just
+/// trained), recorded in `outcome`.
 fn finish_point(
     point: &Point,
     dir: &Path,
@@ -428,11 +294,25 @@ fn finish_point(
     outcome: &mut Outcome,
     trained: Option<(&job::Finished, usize)>,
 ) {
-    let job = point_job(point, dir, opts);
     let done = RunLock::acquire(dir)
         .map_err(anyhow::Error::from)
-        .and_then(|_lock| finish_extras(&job, opts.export, trained));
+        .and_then(|_lock| finish_locked(dir, opts, trained));
     outcome.record(point, dir, done);
+}
+
+/// `crate::finish` of a point whose lock the caller holds.
+fn finish_locked(
+    dir: &Path,
+    opts: &SweepRun,
+    trained: Option<(&job::Finished, usize)>,
+) -> Result<()> {
+    let in_memory = trained.map(|(done, j)| InMemory {
+        model: &done.runs[j].model,
+        test: &done.test,
+        classes: &done.classes,
+        epochs: done.runs[j].epochs,
+    });
+    finish::finish(dir, opts.device, opts.export, opts.quiet, in_memory)
 }
 
 /// The job that trains (or resumes) `point` in `dir`.
@@ -447,8 +327,7 @@ fn point_job(point: &Point, dir: &Path, opts: &SweepRun) -> TrainJob {
     }
 }
 
-/// One point: trained (or resumed) into `dir` by the same job as `train`, then its figures and
-/// export.
+/// One point: trained (or resumed) into `dir` by the same job as `train`, then finished.
 fn train_point(point: &Point, dir: &Path, opts: &SweepRun) -> Result<()> {
     let _ = std::fs::remove_file(dir.join(FAILED_FILE));
     let job = point_job(point, dir, opts);
@@ -460,117 +339,5 @@ fn train_point(point: &Point, dir: &Path, opts: &SweepRun) -> Result<()> {
     // The figures and the export under the point's lock too: another process that finds the
     // point trained but not finished must not write the same export folder at the same time.
     let _lock = RunLock::acquire(dir)?;
-    finish_extras(&job, opts.export, done.as_ref().map(|d| (d, 0)))
-}
-
-/// One row of summary.csv.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Row {
-    pub name: String,
-    pub values: Vec<String>,
-    pub status: Status,
-    pub epochs_done: usize,
-    pub epochs: usize,
-    /// The last epoch's losses, when there is one.
-    pub last: Option<metrics::EpochRow>,
-    /// Seconds over all epochs (metrics.csv).
-    pub seconds: f64,
-    /// The negative ELBO and the IWAE bound in nats per image (eval.json), when written.
-    pub neg_elbo_nats: Option<f64>,
-    pub iwae_nll_nats: Option<f64>,
-}
-
-/// (negative ELBO, IWAE bound) of a point's eval.json.
-fn read_eval(dir: &Path) -> (Option<f64>, Option<f64>) {
-    let Some(v) = std::fs::read(dir.join(EVAL_FILE))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-    else {
-        return (None, None);
-    };
-    (v["neg_elbo_nats"].as_f64(), v["iwae_nll_nats"].as_f64())
-}
-
-/// The sweep's rows, read from the point folders as they are now.
-pub fn rows(sweep: &Sweep, out: &Path) -> Vec<Row> {
-    sweep
-        .points
-        .iter()
-        .map(|p| {
-            let dir = point_dir(out, p);
-            let history = metrics::read(&dir.join(METRICS_FILE)).unwrap_or_default();
-            let (neg_elbo_nats, iwae_nll_nats) = read_eval(&dir);
-            Row {
-                name: p.name.clone(),
-                values: sweep
-                    .keys
-                    .iter()
-                    .map(|k| {
-                        p.values
-                            .iter()
-                            .find(|(key, _)| key == k)
-                            .map_or(String::new(), |(_, v)| value_text(v))
-                    })
-                    .collect(),
-                status: status(&dir, p.config.train.epochs),
-                epochs_done: epochs_done(&dir),
-                epochs: p.config.train.epochs,
-                last: history.last().copied(),
-                seconds: history.iter().map(|r| r.seconds).sum(),
-                neg_elbo_nats,
-                iwae_nll_nats,
-            }
-        })
-        .collect()
-}
-
-/// `<sweep>/summary.csv`: one row per point with its values, status, epochs and final losses.
-pub fn write_summary(sweep: &Sweep, out: &Path) -> Result<()> {
-    let path = out.join(SUMMARY_FILE);
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let mut header: Vec<String> = vec!["point".into()];
-    header.extend(sweep.keys.iter().cloned());
-    header.extend(
-        [
-            "status",
-            "epochs_done",
-            "epochs",
-            "train_loss",
-            "train_r_loss",
-            "train_kl_loss",
-            "test_loss",
-            "test_r_loss",
-            "test_kl_loss",
-            "neg_elbo_nats",
-            "iwae_nll_nats",
-            "seconds",
-        ]
-        .map(String::from),
-    );
-    w.write_record(&header)?;
-    for r in rows(sweep, out) {
-        let mut rec = vec![r.name.clone()];
-        rec.extend(r.values.iter().cloned());
-        rec.push(r.status.to_string());
-        rec.push(r.epochs_done.to_string());
-        rec.push(r.epochs.to_string());
-        let l = r.last;
-        for v in [
-            l.map(|l| l.train_loss),
-            l.map(|l| l.train_r_loss),
-            l.map(|l| l.train_kl_loss),
-            l.map(|l| l.test_loss),
-            l.map(|l| l.test_r_loss),
-            l.map(|l| l.test_kl_loss),
-            r.neg_elbo_nats,
-            r.iwae_nll_nats,
-        ] {
-            rec.push(v.map_or(String::new(), |v| format!("{v:.6}")));
-        }
-        rec.push(format!("{:.2}", r.seconds));
-        w.write_record(&rec)?;
-    }
-    let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
-    crate::util::fsutil::write_atomic(&path, &bytes)
-        .with_context(|| format!("writing {}", path.display()))
+    finish_locked(dir, opts, done.as_ref().map(|d| (d, 0)))
 }

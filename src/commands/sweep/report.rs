@@ -11,16 +11,16 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use tch::Device;
 
-use super::run::{point_dir, rows, write_summary, Row, SUMMARY_FILE, SWEEP_FILE};
+use super::points::point_dir;
 use super::spec::{self, Sweep};
-use crate::config::overrides::Overrides;
-use crate::data::Which;
+use super::summary::{rows, write_summary, Row, SUMMARY_FILE};
+use crate::data::SplitName;
 use crate::plot::grids::{self, Spacing};
 use crate::plot::latent::{latent_means, LatentFigure};
 use crate::plot::loss::LossFigure;
 use crate::plot::panels::PanelGrid;
-use crate::plot::run::RunData;
 use crate::plot::{render, Format};
+use crate::run::data::RunData;
 use crate::run::metrics;
 
 /// Test images per latent panel at most.
@@ -31,19 +31,6 @@ pub struct Report {
     pub files: Vec<PathBuf>,
     /// The table, as printed.
     pub table: String,
-}
-
-/// Reads `<dir>/sweep.toml` back (as `sweep run` wrote it).
-pub fn load(dir: &Path) -> Result<Sweep> {
-    let path = dir.join(SWEEP_FILE);
-    if !path.is_file() {
-        anyhow::bail!(
-            "{} is not a sweep folder (no {SWEEP_FILE}; `vae-tch sweep run SWEEP.toml --out {}` makes one)",
-            dir.display(),
-            dir.display()
-        );
-    }
-    Ok(spec::load(&path, &Overrides::default(), true)?.0)
 }
 
 /// Rows with a finished epoch first, by test loss; then the rest in sweep order.
@@ -91,7 +78,7 @@ pub fn table(sweep: &Sweep, rows: &[Row]) -> String {
 /// Writes the comparison figures, summary.csv and report.md into `dir`; figures are computed
 /// on `device`.
 pub fn report(dir: &Path, device: Device) -> Result<Report> {
-    let sweep = load(dir)?;
+    let sweep = spec::load_ran(dir)?;
     write_summary(&sweep, dir)?;
     let rows = sorted(rows(&sweep, dir));
     let trained: Vec<&Row> = rows.iter().filter(|r| r.epochs_done > 0).collect();
@@ -129,10 +116,10 @@ pub fn report(dir: &Path, device: Device) -> Result<Report> {
                 run: &run,
                 data_dir: None,
                 device,
-                checkpoint: crate::run::checkpoint::Which::Last,
+                checkpoint: crate::run::checkpoint::Pick::Last,
             };
             let loaded = src.model()?;
-            let (split, classes) = src.split_and_classes(&loaded, Which::Test)?;
+            let (split, classes) = src.split_and_classes(&loaded, SplitName::Test)?;
             let split = split.limit(Some(LATENT_IMAGES));
             let z = latent_means(&loaded.vae, &split.images_f32(device));
             let names: Vec<&str> = classes.iter().map(String::as_str).collect();

@@ -9,24 +9,14 @@ use std::collections::HashMap;
 
 use tch::Device;
 
-use crate::config::TrainConfig;
+use crate::config::RunConfig;
 
-/// The keys a stack carries per model: points differing only in these stack.
-pub const PER_MODEL_KEYS: [&str; 7] = [
-    "train.seed",
-    "train.r_loss_factor",
-    "train.reconstruction_every",
-    "optim.learning_rate",
-    "optim.beta_1",
-    "optim.beta_2",
-    "optim.epsilon",
-];
-
-/// A config with the per-model keys (and the trainer's record of its step form) cleared: two
-/// points stack when these are equal.
-fn shape_key(c: &TrainConfig) -> String {
+/// A config with the keys a stack carries per model (the seed, `r_loss_factor`, how often
+/// reconstructions are drawn, Adam's hyperparameters) and the trainer's record of its step
+/// form cleared: two points stack when these are equal.
+fn shape_key(c: &RunConfig) -> String {
     let mut c = c.clone();
-    let d = TrainConfig::default();
+    let d = RunConfig::default();
     c.train.seed = d.train.seed;
     c.train.r_loss_factor = d.train.r_loss_factor;
     c.train.reconstruction_every = d.train.reconstruction_every;
@@ -36,7 +26,7 @@ fn shape_key(c: &TrainConfig) -> String {
 }
 
 /// The groups of `configs` (indices, in order of first appearance; each in the sweep's order).
-pub fn groups(configs: &[&TrainConfig]) -> Vec<Vec<usize>> {
+pub fn groups(configs: &[&RunConfig]) -> Vec<Vec<usize>> {
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut out: Vec<Vec<usize>> = Vec::new();
     for (i, c) in configs.iter().enumerate() {
@@ -53,9 +43,9 @@ pub fn groups(configs: &[&TrainConfig]) -> Vec<Vec<usize>> {
 /// Gives every point of a group without a `train.shuffle_seed` the seed of its group's first
 /// point, so a group shares one data order, and a point trained alone from its config.toml
 /// follows it too.
-pub fn assign_shuffle_seeds(configs: &mut [TrainConfig]) {
-    let refs: Vec<TrainConfig> = configs.to_vec();
-    let refs: Vec<&TrainConfig> = refs.iter().collect();
+pub fn assign_shuffle_seeds(configs: &mut [RunConfig]) {
+    let refs: Vec<RunConfig> = configs.to_vec();
+    let refs: Vec<&RunConfig> = refs.iter().collect();
     for group in groups(&refs) {
         let seed = configs[group[0]].train.seed;
         for &i in &group {
@@ -69,7 +59,7 @@ pub fn assign_shuffle_seeds(configs: &mut [TrainConfig]) {
 /// Bytes one model of `cfg` needs in a training step, roughly: the parameters with their
 /// gradients and Adam's m and v, and the batch's feature maps, each kept a few times
 /// (forward outputs saved for the backward pass, their gradients, BatchNorm and dropout).
-pub fn bytes_per_model(cfg: &TrainConfig) -> u64 {
+pub fn bytes_per_model(cfg: &RunConfig) -> u64 {
     let m = &cfg.model;
     let [c, mut h, mut w] = m.input_shape;
     let mut params = 0i64;
@@ -126,7 +116,7 @@ pub fn memory_budget(device: Device) -> Option<u64> {
 }
 
 /// The most models of `cfg` one stack holds: what fits `budget` (at least 1), at most `max`.
-pub fn max_stack(cfg: &TrainConfig, budget: Option<u64>, max: usize) -> usize {
+pub fn max_stack(cfg: &RunConfig, budget: Option<u64>, max: usize) -> usize {
     let fit = budget.map_or(max, |b| (b / bytes_per_model(cfg).max(1)) as usize);
     fit.clamp(1, max.max(1))
 }

@@ -9,7 +9,11 @@ use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 
 use crate::config::overrides::Overrides;
-use crate::config::TrainConfig;
+use crate::config::RunConfig;
+
+/// The sweep as it ran, in its folder (`Sweep::to_toml`): what `sweep run` continues and
+/// `sweep report` reads.
+pub const SWEEP_FILE: &str = "sweep.toml";
 
 /// More points than this are refused unless forced.
 pub const MAX_POINTS: usize = 10_000;
@@ -29,6 +33,8 @@ pub enum SpecError {
         path: PathBuf,
         cause: toml::de::Error,
     },
+    #[error("{dir} is not a sweep folder (no sweep.toml; `vae-tch sweep run SWEEP.toml --out {dir}` makes one)", dir = .0.display())]
+    NotASweep(PathBuf),
     #[error("{path}: {what}: {message}")]
     Invalid {
         path: PathBuf,
@@ -66,7 +72,7 @@ pub struct SweepFile {
 pub struct Point {
     pub values: Vec<(String, Value)>,
     pub name: String,
-    pub config: TrainConfig,
+    pub config: RunConfig,
 }
 
 /// A resolved sweep.
@@ -75,7 +81,7 @@ pub struct Sweep {
     /// The file it came from.
     pub path: PathBuf,
     /// The base config (file, inline tables, and the flags), every point's start.
-    pub base: TrainConfig,
+    pub base: RunConfig,
     /// The swept keys, in the file's order.
     pub keys: Vec<String>,
     pub points: Vec<Point>,
@@ -85,7 +91,7 @@ impl Sweep {
     /// The sweep as it ran, self-contained: the base config inline (with the flags applied),
     /// the axes and the explicit points. `sweep run` and `sweep report` read it back.
     pub fn to_toml(&self, file: &SweepFile) -> String {
-        let base = toml::Value::try_from(&self.base).expect("TrainConfig is TOML");
+        let base = toml::Value::try_from(&self.base).expect("RunConfig is TOML");
         let table = |name: &str| base.get(name).and_then(|v| v.as_table()).cloned();
         let ran = SweepFile {
             base: None,
@@ -163,6 +169,15 @@ pub fn load(
     Ok((sweep, file))
 }
 
+/// Reads `<dir>/sweep.toml` back (as `sweep run` wrote it).
+pub fn load_ran(dir: &Path) -> Result<Sweep, SpecError> {
+    let path = dir.join(SWEEP_FILE);
+    if !path.is_file() {
+        return Err(SpecError::NotASweep(dir.to_path_buf()));
+    }
+    Ok(load(&path, &Overrides::default(), true)?.0)
+}
+
 /// The base config's file, relative to the sweep file's folder first.
 fn base_path(sweep: &Path, base: &str) -> PathBuf {
     let beside = sweep.parent().unwrap_or(Path::new(".")).join(base);
@@ -187,12 +202,12 @@ fn resolve(
     let mut base = match &file.base {
         Some(b) => {
             let p = base_path(path, b);
-            TrainConfig::load(&p).map_err(|e| bad(format!("base = {b:?}"), e.to_string()))?
+            RunConfig::load(&p).map_err(|e| bad(format!("base = {b:?}"), e.to_string()))?
         }
-        None => TrainConfig::default(),
+        None => RunConfig::default(),
     };
     // Inline tables over the base file.
-    let mut v = Value::try_from(&base).expect("TrainConfig is TOML");
+    let mut v = Value::try_from(&base).expect("RunConfig is TOML");
     for (name, table) in [
         ("model", &file.model),
         ("optim", &file.optim),
@@ -286,7 +301,7 @@ fn resolve(
     overrides.apply(&mut flagged);
     let mut points: Vec<Point> = Vec::with_capacity(value_sets.len());
     for values in value_sets {
-        let mut v = Value::try_from(&base).expect("TrainConfig is TOML");
+        let mut v = Value::try_from(&base).expect("RunConfig is TOML");
         for (k, val) in &values {
             let (table, key) = k.split_once('.').expect("checked: table.key");
             set(&mut v, table, key, val);
@@ -298,6 +313,12 @@ fn resolve(
             .join(", ");
         let mut config = config_of(v, &what).map_err(|m| bad(format!("the point {what}"), m))?;
         overrides.apply(&mut config);
+        if config.train.epochs == 0 {
+            return Err(bad(
+                format!("the point {what}"),
+                "train.epochs = 0: a point trains at least one epoch".into(),
+            ));
+        }
         config
             .validate()
             .map_err(|e| bad(format!("the point {what}"), e.to_string()))?;
@@ -317,8 +338,8 @@ fn resolve(
     flagged
         .validate()
         .map_err(|e| bad("the base config".into(), e.to_string()))?;
-    // One data order per group of stackable points (crate::sweep::group).
-    let mut configs: Vec<TrainConfig> = points.iter().map(|p| p.config.clone()).collect();
+    // One data order per group of stackable points (`group`).
+    let mut configs: Vec<RunConfig> = points.iter().map(|p| p.config.clone()).collect();
     super::group::assign_shuffle_seeds(&mut configs);
     for (p, c) in points.iter_mut().zip(configs) {
         p.config = c;
@@ -340,6 +361,6 @@ fn set(v: &mut Value, table: &str, key: &str, val: &Value) {
 }
 
 /// A config from its TOML value, naming the key of an unknown field or a value of the wrong type.
-fn config_of(v: Value, what: &str) -> Result<TrainConfig, String> {
-    TrainConfig::deserialize(v).map_err(|e| format!("{what}: {}", e.to_string().trim()))
+fn config_of(v: Value, what: &str) -> Result<RunConfig, String> {
+    RunConfig::deserialize(v).map_err(|e| format!("{what}: {}", e.to_string().trim()))
 }

@@ -1,0 +1,33 @@
+//! `vae-tch export`: a run's checkpoint (the last, or the best) as the export folder that Python
+//! loads (crate::interop::export); prints the files written.
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use tch::Device;
+
+use crate::interop::export;
+use crate::run::checkpoint::Pick;
+
+/// `vae-tch export`, typed.
+#[derive(Debug, Clone)]
+pub struct ExportRequest {
+    pub run: PathBuf,
+    /// [default: <run>/export, or <run>/export-best for the best checkpoint]
+    pub out: Option<PathBuf>,
+    pub device: Device,
+    pub checkpoint: Pick,
+}
+
+pub fn run(req: &ExportRequest) -> Result<String> {
+    let default = match req.checkpoint {
+        Pick::Last => export::default_dir(&req.run),
+        Pick::Best => export::best_dir(&req.run),
+    };
+    let out = req.out.clone().unwrap_or(default);
+    let written = export::export_from(&req.run, req.checkpoint, &out, req.device)
+        .with_context(|| format!("exporting {}", req.run.display()))?;
+    Ok(written
+        .iter()
+        .map(|p| format!("{}\n", p.display()))
+        .collect())
+}

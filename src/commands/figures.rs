@@ -1,0 +1,81 @@
+//! The figure commands (`plot-loss`, `latent-plot`, `manifold`, `reconstruct`, `sample`,
+//! `interpolate`): each draws one figure of a run (crate::plot::run) and prints its path.
+use std::path::PathBuf;
+
+use anyhow::Result;
+use tch::Device;
+
+use crate::data::SplitName;
+use crate::plot::grids::Spacing;
+use crate::plot::run as figures;
+use crate::plot::Format;
+use crate::run::checkpoint::Pick;
+use crate::run::data::RunData;
+
+/// What every figure of a trained model takes.
+#[derive(Debug, Clone)]
+pub struct FigureSource {
+    pub run: PathBuf,
+    /// [default: in the run folder]
+    pub out: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub device: Device,
+    pub checkpoint: Pick,
+}
+
+/// Which figure, with its own settings.
+#[derive(Debug, Clone)]
+pub enum Figure {
+    Loss {
+        log: bool,
+        format: Format,
+    },
+    Latent {
+        split: SplitName,
+        limit: Option<usize>,
+        format: Format,
+    },
+    Manifold {
+        n: usize,
+        spacing: Spacing,
+        range: f64,
+    },
+    Reconstruct {
+        n: usize,
+    },
+    Sample {
+        n: usize,
+        seed: u64,
+    },
+    Interpolate {
+        from: usize,
+        to: usize,
+        steps: usize,
+    },
+}
+
+/// Draws `figure` of `src`; returns the path written.
+pub fn run(src: &FigureSource, figure: &Figure) -> Result<String> {
+    let data = RunData {
+        run: &src.run,
+        data_dir: src.data_dir.as_deref(),
+        device: src.device,
+        checkpoint: src.checkpoint,
+    };
+    let out = src.out.as_deref();
+    let path = match *figure {
+        Figure::Loss { log, format } => figures::plot_loss(&src.run, out, log, format)?,
+        Figure::Latent {
+            split,
+            limit,
+            format,
+        } => figures::latent_plot(&data, split, limit, out, format)?,
+        Figure::Manifold { n, spacing, range } => figures::manifold(&data, n, spacing, range, out)?,
+        Figure::Reconstruct { n } => figures::reconstruct(&data, n, out)?,
+        Figure::Sample { n, seed } => figures::sample(&data, n, seed, out)?,
+        Figure::Interpolate { from, to, steps } => {
+            figures::interpolate(&data, from, to, steps, out)?
+        }
+    };
+    Ok(format!("{}\n", path.display()))
+}
