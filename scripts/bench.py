@@ -34,22 +34,17 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import json
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_common import ROOT, batches, device_label, header, print_tables, run_vae_tch, timed, write_json  # noqa: E402
 from vae_torch import VAE, vae_loss  # noqa: E402
 
 EPOCH_IMAGES = 60_000
@@ -89,51 +84,6 @@ def load_images(data_dir: Path) -> torch.Tensor:
     n, rows, cols = (int.from_bytes(raw[i : i + 4], "big") for i in (4, 8, 12))
     x = torch.frombuffer(bytearray(raw[16 : 16 + n * rows * cols]), dtype=torch.uint8)
     return x.view(n, 1, rows, cols).float() / 255.0
-
-
-def batches(n: int, bs: int, device: str):
-    """Endless full batches of indices, a fresh permutation per pass."""
-    while True:
-        perm = torch.randperm(n, device=device)
-        for s in range(0, n - bs + 1, bs):
-            yield perm[s : s + bs]
-
-
-def timed(step, opt, it, steps: int, warm_up: int, graphed: bool) -> float:
-    """ms per `step(indices)` over `steps` batches of `it` after `warm_up`: eager, or with the
-    whole step captured in one torch.cuda.graph and replayed (PyTorch's whole-network capture,
-    docs/source/notes/cuda.rst, "Whole-network capture")."""
-    sync = torch.cuda.synchronize if graphed or torch.cuda.is_initialized() else (lambda: None)
-    if not graphed:
-        for _ in range(warm_up):
-            step(next(it))
-        sync()
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            step(next(it))
-        sync()
-        return (time.perf_counter() - t0) * 1000 / steps
-    static_idx = next(it).clone()
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            step(static_idx)
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    opt.zero_grad(set_to_none=True)
-    with torch.cuda.graph(graph):
-        step(static_idx)
-    for _ in range(warm_up):
-        static_idx.copy_(next(it))
-        graph.replay()
-    sync()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        static_idx.copy_(next(it))
-        graph.replay()
-    sync()
-    return (time.perf_counter() - t0) * 1000 / steps
 
 
 def time_torch(kind: str, x: torch.Tensor, bs: int, steps: int, warm_up: int) -> float:
@@ -194,18 +144,9 @@ def time_ensemble(k: int, graphed: bool, x: torch.Tensor, bs: int, steps: int, w
 
 def time_vae_tch(binary: Path, data_dir: Path, device: str, sizes: list[int], steps: int, warm_up: int,
                  stacks: list[int] | None = None) -> list[dict]:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "bench.json"
-        done = subprocess.run(
-            [str(binary), "bench", "--device", device, "--data-dir", str(data_dir),
-             "--batch-size", ",".join(map(str, sizes)), "--steps", str(steps),
-             "--warm-up", str(warm_up), "--json", str(out),
-             "--stack", ",".join(map(str, stacks or [1]))],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )
-        if done.returncode != 0:  # keep what was measured; say what failed
-            print(f"vae-tch bench exited {done.returncode}: {done.stderr.strip()[-2000:]}", file=sys.stderr)
-        return json.loads(out.read_text()) if out.exists() else []
+    return run_vae_tch(binary, ["--device", device, "--data-dir", str(data_dir),
+                                "--batch-size", ",".join(map(str, sizes)), "--steps", str(steps),
+                                "--warm-up", str(warm_up), "--stack", ",".join(map(str, stacks or [1]))])
 
 
 def main() -> None:
@@ -243,18 +184,7 @@ def main() -> None:
         return stacked(args)
     sizes = [int(s) for s in args.batch_size.split(",")]
     cuda = args.device.startswith("cuda")
-    data_dir = args.data_dir
-    if data_dir is None:
-        for d in ("fashion-mnist", "mnist"):
-            if (ROOT / "data" / d / "train-images-idx3-ubyte.gz").exists():
-                data_dir = ROOT / "data" / d
-                break
-    if data_dir is None:
-        sys.path.insert(0, str(ROOT / "tests" / "python"))
-        from conftest import write_synthetic
-
-        data_dir = Path(tempfile.mkdtemp()) / "synthetic"
-        write_synthetic(data_dir, n_train=max(sizes) * 8, n_test=32)
+    data_dir = pick_data(args, sizes)
     x = load_images(data_dir).to(args.device)
     torch_kinds = ["plain", "reference"] + (["graph", "graph-bench"] if cuda else [])
     names = {"plain": "pytorch plain eager", "reference": "pytorch reference eager", "graph": "pytorch graph",
@@ -272,47 +202,14 @@ def main() -> None:
                 runs.setdefault((names[kind], bs), []).append(time_torch(kind, x, bs, args.steps, args.warm_up))
         print(f"repeat {r + 1}/{args.repeats} done", file=sys.stderr)
     dev = device_label(cuda)
-    print(f"# {time.strftime('%Y-%m-%d')}, {args.device} ({dev}), torch {torch.__version__}, "
-          f"{x.shape[0]} images of {data_dir.name}, {args.steps} timed steps, {args.repeats} repeats, alternating")
+    header(args, dev, f"{x.shape[0]} images of {data_dir.name}")
     rows = print_tables(runs, sizes, [("s/epoch (60k)", "s_per_epoch", lambda med, bs: med * EPOCH_IMAGES / bs / 1000,
                                        "{:.2f}")])
-    if args.json:
-        args.json.write_text(json.dumps({"device": args.device, "device_name": dev, "torch": torch.__version__,
-                                         "date": time.strftime("%Y-%m-%d"), "data": str(data_dir),
-                                         "steps": args.steps, "repeats": args.repeats, "rows": rows}, indent=1))
-
-
-def device_label(cuda: bool) -> str:
-    """The GPU's name, or the CPU's kind and torch's thread count."""
-    if cuda:
-        return torch.cuda.get_device_name()
-    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
-
-
-def print_tables(runs: dict, sizes: list[int], extra: list[tuple]) -> list[dict]:
-    """One Markdown table per batch size of `runs` ({(trainer, batch): [ms per step per repeat]}):
-    min and median ms/step, the `extra` columns ((header, json key, f(median ms, batch), format)),
-    and each median against vae-tch's fastest form; returns the rows for --json."""
-    rows = []
-    for bs in sizes:
-        here = {name: ts for (name, b), ts in runs.items() if b == bs}
-        ours = [statistics.median(ts) for name, ts in here.items() if name.startswith("vae-tch")]
-        best = min(ours) if ours else None
-        heads = "".join(f" {h} |" for h, _, _, _ in extra)
-        print(f"\n| batch {bs} | min ms/step | median ms/step |{heads} median vs vae-tch best |")
-        print("|---|---|---|" + "---|" * len(extra) + "---|")
-        for name, ts in sorted(here.items(), key=lambda kv: statistics.median(kv[1])):
-            med = statistics.median(ts)
-            ratio = f"{med / best:.2f}x" if best else "-"
-            values = [(key, fmt, f(med, bs)) for _, key, f, fmt in extra]
-            cells = "".join(f" {fmt.format(v)} |" for _, fmt, v in values)
-            print(f"| {name} | {min(ts):.3f} | {med:.3f} |{cells} {ratio} |")
-            rows.append({"trainer": name, "batch_size": bs, "ms_per_step": ts, "min": min(ts), "median": med,
-                         **{key: v for key, _, v in values}})
-    return rows
+    write_json(args, dev, rows, data=str(data_dir))
 
 
 def pick_data(args, sizes: list[int]) -> Path:
+    """--data-dir, else data/fashion-mnist, else data/mnist, else a synthetic IDX set."""
     if args.data_dir is not None:
         return args.data_dir
     for d in ("fashion-mnist", "mnist"):
@@ -357,8 +254,7 @@ def stacked(args) -> None:
                     runs.setdefault((name, bs, k), []).append(ms)
         print(f"repeat {r + 1}/{args.repeats} done", file=sys.stderr)
     dev = device_label(cuda)
-    print(f"# {time.strftime('%Y-%m-%d')}, {args.device} ({dev}), torch {torch.__version__}, "
-          f"{x.shape[0]} images of {data_dir.name}, {args.steps} timed steps, {args.repeats} repeats, alternating")
+    header(args, dev, f"{x.shape[0]} images of {data_dir.name}")
     rows = []
     for bs in sizes:
         for k in ks:
@@ -373,10 +269,7 @@ def stacked(args) -> None:
                 print(f"| {name} | {min(ts):.3f} | {med:.3f} | {k * bs * 1000 / med:.0f} | {ratio} |")
                 rows.append({"trainer": name, "batch_size": bs, "models": k, "ms_per_step": ts, "min": min(ts),
                              "median": med, "images_per_s": k * bs * 1000 / med})
-    if args.json:
-        args.json.write_text(json.dumps({"device": args.device, "device_name": dev, "torch": torch.__version__,
-                                         "date": time.strftime("%Y-%m-%d"), "data": str(data_dir),
-                                         "steps": args.steps, "repeats": args.repeats, "rows": rows}, indent=1))
+    write_json(args, dev, rows, data=str(data_dir))
 
 
 if __name__ == "__main__":

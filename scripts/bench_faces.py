@@ -22,18 +22,15 @@ Prints ms/step (min and median), images per second, and the implied time of one 
 """
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench import ROOT, batches, device_label, print_tables, timed
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_common import ROOT, batches, device_label, header, print_tables, run_vae_tch, timed, write_json  # noqa: E402
 
 CELEBA_IMAGES = 202_599
 CONFIG = ROOT / "configs" / "faces-celeba.toml"
@@ -109,17 +106,10 @@ def time_torch(kind: str, x: torch.Tensor, size: int, bs: int, steps: int, warm_
 
 def time_vae_tch(binary: Path, device: str, size: int, sizes: list[int], precisions: list[str], steps: int,
                  warm_up: int, n: int) -> list[dict]:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "bench.json"
-        done = subprocess.run(
-            [str(binary), "bench", "--config", str(CONFIG), "--input-shape", f"3,{size},{size}", "--synthetic",
-             str(n), "--device", device, "--batch-size", ",".join(map(str, sizes)), "--precision",
-             ",".join(precisions), "--steps", str(steps), "--warm-up", str(warm_up), "--json", str(out)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )
-        if done.returncode != 0:  # keep what was measured; say what failed
-            print(f"vae-tch bench exited {done.returncode}: {done.stderr.strip()[-2000:]}", file=sys.stderr)
-        return json.loads(out.read_text()) if out.exists() else []
+    return run_vae_tch(binary, ["--config", str(CONFIG), "--input-shape", f"3,{size},{size}", "--synthetic",
+                                str(n), "--device", device, "--batch-size", ",".join(map(str, sizes)),
+                                "--precision", ",".join(precisions), "--steps", str(steps),
+                                "--warm-up", str(warm_up)])
 
 
 def faces(args) -> None:
@@ -156,13 +146,9 @@ def faces(args) -> None:
                 runs.setdefault((names[kind], bs), []).append(ms)
         print(f"repeat {r + 1}/{args.repeats} done", file=sys.stderr)
     dev = device_label(cuda)
-    print(f"# {time.strftime('%Y-%m-%d')}, {args.device} ({dev}), torch {torch.__version__}, faces model at "
-          f"{size}x{size}x3, {n} random images, {args.steps} timed steps, {args.repeats} repeats, alternating")
+    header(args, dev, f"faces model at {size}x{size}x3, {n} random images")
     rows = print_tables(runs, sizes, [
         ("images/s", "images_per_s", lambda med, bs: bs * 1000 / med, "{:.0f}"),
         ("CelebA epoch (s)", "celeba_epoch_s", lambda med, bs: med * CELEBA_IMAGES / bs / 1000, "{:.1f}"),
     ])
-    if args.json:
-        args.json.write_text(json.dumps({"device": args.device, "device_name": dev, "torch": torch.__version__,
-                                         "date": time.strftime("%Y-%m-%d"), "image_size": size,
-                                         "steps": args.steps, "repeats": args.repeats, "rows": rows}, indent=1))
+    write_json(args, dev, rows, image_size=size)

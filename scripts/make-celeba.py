@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """A synthetic stand-in for CelebA's img_align_celeba: COUNT JPEGs of 178x218 (CelebA's aligned
 size) named 000001.jpg, 000002.jpg, ... in one folder, for timing the image-folder pipeline (cache
 build, epochs) at full size where the real set cannot be downloaded. Each image is a smooth
