@@ -66,9 +66,7 @@ pub fn run(req: &BenchRequest, mut each: impl FnMut(&str)) -> Result<String> {
         (CudaGraphMode::Auto, true) => vec![StepForm::Eager, StepForm::CudaGraph],
     };
     let mut config = match &req.config_file {
-        Some(path) => {
-            RunConfig::load(path).with_context(|| format!("--config {}", path.display()))?
-        }
+        Some(path) => super::config_file(path)?,
         None => RunConfig::default(),
     };
     Overrides {

@@ -22,9 +22,7 @@ pub struct ImportRequest {
 
 pub fn run(req: &ImportRequest) -> Result<String> {
     let config = match &req.config_file {
-        Some(path) => {
-            RunConfig::load(path).with_context(|| format!("--config {}", path.display()))?
-        }
+        Some(path) => super::config_file(path)?,
         None => {
             let mut c = RunConfig::default();
             c.model.latent_dim = req.latent_dim;

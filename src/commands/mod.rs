@@ -22,3 +22,9 @@ pub struct FailedAfter {
     pub printed: String,
     pub message: String,
 }
+
+/// A `--config FILE` (a preset, or a run's config.toml), with the flag named in its errors.
+pub fn config_file(path: &std::path::Path) -> anyhow::Result<crate::config::RunConfig> {
+    use anyhow::Context;
+    crate::config::RunConfig::load(path).with_context(|| format!("--config {}", path.display()))
+}

@@ -26,8 +26,7 @@ pub fn run(of: &SummaryOf) -> Result<String> {
             c.model.latent_dim = *latent_dim;
             c
         }
-        SummaryOf::ConfigFile(path) => RunConfig::load(path)
-            .map_err(|e| anyhow::anyhow!("--config {}: {e}", path.display()))?,
+        SummaryOf::ConfigFile(path) => super::config_file(path)?,
         SummaryOf::Run(run) => checkpoint::read_config(run)?,
     };
     config.validate()?;

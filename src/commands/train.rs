@@ -3,7 +3,7 @@
 //! (crate::finish: the figures, eval.json and the export).
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use tch::Device;
 
 use crate::config::overrides::{differences, Difference, Overrides};
@@ -38,7 +38,7 @@ pub struct TrainRequest {
 /// or the defaults).
 pub fn new_run_config(req: &TrainRequest) -> Result<(RunConfig, Vec<Difference>)> {
     let base = match &req.config_file {
-        Some(path) => load_config_file(path)?,
+        Some(path) => super::config_file(path)?,
         None => RunConfig::default(),
     };
     let mut c = base.clone();
@@ -47,11 +47,6 @@ pub fn new_run_config(req: &TrainRequest) -> Result<(RunConfig, Vec<Difference>)
     c.validate()?;
     let changed = differences(&base, &c);
     Ok((c, changed))
-}
-
-/// A `--config` file, with the flag named in its errors.
-pub fn load_config_file(path: &Path) -> Result<RunConfig> {
-    RunConfig::load(path).with_context(|| format!("--config {}", path.display()))
 }
 
 /// A config's epochs: at least one to train (an imported run's config.toml says 0).
