@@ -19,7 +19,7 @@ use crate::plot::Format;
 use crate::run::checkpoint::{self, Pick};
 use crate::run::data::RunData;
 
-pub const EVAL_FILE: &str = "eval.json";
+pub use crate::eval::EVAL_FILE;
 /// eval.json's test images and samples per image (seed 0): about 1 s for the seed model on 2 CPU
 /// cores.
 pub const EVAL_IMAGES: i64 = 1000;

@@ -146,3 +146,51 @@ fn exports_of_another_architecture_match_the_rust_model() {
     };
     assert_eq!(samples.size(), [5, 1, 28, 28]);
 }
+
+#[test]
+fn a_trained_run_gets_eval_json_and_its_model_card_quotes_it_for_that_epoch_only() {
+    // `train` finishes a run as a sweep point is finished (crate::finish): figures, eval.json
+    // in the fast layout, the export whose card quotes eval.json.
+    let tmp = tempfile::tempdir().unwrap();
+    common::write_synthetic(&tmp.path().join("data"), 48, 16);
+    let args = [
+        "train",
+        "--data-dir",
+        "data",
+        "--device",
+        "cpu",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--out",
+        "r",
+        "--quiet",
+    ];
+    let o = common::vae_tch(&args, tmp.path());
+    assert!(o.status.success(), "{}", common::text(&o));
+    let run = tmp.path().join("r");
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("eval.json")).unwrap()).unwrap();
+    assert_eq!(record["epoch"], 1);
+    assert_eq!(record["split"], "test");
+    assert_eq!(record["checkpoint"], "last");
+    assert_eq!(record["images"], 16);
+    assert_eq!(record["k"], 20);
+    let nats = record["neg_elbo_nats"].as_f64().unwrap();
+    let card = std::fs::read_to_string(run.join("export/README.md")).unwrap();
+    let row = card
+        .lines()
+        .find(|l| l.starts_with("| in nats"))
+        .unwrap_or_else(|| panic!("no nats row in\n{card}"));
+    assert!(row.contains(&format!("negative ELBO {nats:.2}")), "{row}");
+    assert!(row.contains("16 test images, k = 20, seed 0"), "{row}");
+    // An eval.json of another epoch than the exported one is not quoted.
+    let mut other = record.clone();
+    other["epoch"] = 7.into();
+    std::fs::write(run.join("eval.json"), other.to_string()).unwrap();
+    let o = common::vae_tch(&["export", "r"], tmp.path());
+    assert!(o.status.success(), "{}", common::text(&o));
+    let card = std::fs::read_to_string(run.join("export/README.md")).unwrap();
+    assert!(!card.contains("| in nats"), "{card}");
+}

@@ -345,3 +345,33 @@ fn the_training_path_shares_no_state_through_refcells() {
         }
     }
 }
+
+#[test]
+fn the_cli_makes_requests_and_runs_nothing() {
+    // cli/ holds clap types, value parsers and `request()`: it names the library's types
+    // (requests, config enums, the split and checkpoint choices, the figure formats) and parses
+    // a device, but trains, evaluates and writes nothing itself.
+    let allowed = ["commands", "config", "data", "plot", "run", "util"];
+    for f in all_files().iter().filter(|f| rel(f).starts_with("cli")) {
+        let text = code(&std::fs::read_to_string(f).unwrap());
+        for (i, _) in text.match_indices("vae_tch::") {
+            let rest = &text[i + "vae_tch::".len()..];
+            let floor: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            assert!(
+                allowed.contains(&floor.as_str()),
+                "{} reaches vae_tch::{floor}",
+                rel(f)
+            );
+            if floor == "run" {
+                assert!(
+                    rest.starts_with("run::checkpoint::Pick"),
+                    "{}: {rest:.40}",
+                    rel(f)
+                );
+            }
+        }
+    }
+}

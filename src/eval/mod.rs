@@ -23,6 +23,9 @@ use tch::{Device, Kind, Tensor};
 use crate::data::batch;
 use crate::model::{Loaded, Vae};
 
+/// A run's evaluation as `crate::finish` writes it when its training ends (a `Record`).
+pub const EVAL_FILE: &str = "eval.json";
+
 /// The IWAE paper's threshold on Var_x(mu_i) for an active unit.
 pub const ACTIVE_THRESHOLD: f64 = 0.01;
 /// At most this many decoded images per decoder call (k samples x images).

@@ -60,6 +60,7 @@ pub fn render(run: &Path, loaded: &crate::model::Loaded, epochs: usize) -> Strin
             )
         })
         .unwrap_or_else(|| "not recorded (no metrics.csv in the run)".into());
+    let nats = nats_row(run, epochs);
     let figures: String = FIGURES
         .iter()
         .filter(|f| run.join(f).is_file())
@@ -126,7 +127,7 @@ Keras Adam), trained with vae-tch {version}.
 | data | {source}{limits} |
 | training | {epochs} {epoch_word}, batch {batch}, Adam lr {lr} (Keras form, epsilon {eps:e}), loss = {factor} x per-image MSE + KL, seed {seed} |
 | final losses | {losses} |
-
+{nats}
 ## Load it
 
 Every block below runs as pasted, in this folder. With plain PyTorch (no vae-tch code):
@@ -218,5 +219,31 @@ extra files), `model.safetensors` (weights; `__metadata__` holds the config), `c
         eps = cfg.optim.epsilon,
         factor = cfg.train.r_loss_factor,
         seed = cfg.train.seed,
+    )
+}
+
+/// The card's row of the run's eval.json (crate::eval::EVAL_FILE), when it is of the exported
+/// epoch: the values that compare models of any `r_loss_factor`.
+fn nats_row(run: &Path, epochs: usize) -> String {
+    let record = std::fs::read(run.join(crate::eval::EVAL_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<crate::eval::Record>(&b).ok())
+        .filter(|r| r.epoch == epochs);
+    let Some(r) = record else {
+        return String::new();
+    };
+    let e = &r.report;
+    format!(
+        "| in nats (eval.json: {} {} images, k = {}, seed {}) | negative ELBO {:.2} ({:.4} bits/dim), IWAE bound {:.2}; reconstruction PSNR {:.2} dB; {} of {} latent units active |\n",
+        e.images,
+        r.split,
+        e.k,
+        r.seed,
+        e.neg_elbo_nats,
+        e.neg_elbo_bits_per_dim,
+        e.iwae_nll_nats,
+        e.psnr_db,
+        e.active_units,
+        e.kl_per_dim.len()
     )
 }
