@@ -67,14 +67,25 @@ def main() -> None:
     args = ap.parse_args()
     if args.count < 1:
         sys.exit(f"make-celeba: --count {args.count}: make at least one image")
-    args.out.mkdir(parents=True, exist_ok=True)
+    if args.workers < 1:
+        sys.exit(f"make-celeba: --workers {args.workers}: use at least one process")
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        probe = args.out / ".make-celeba-probe"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        sys.exit(f"make-celeba: --out {args.out}: cannot write there ({e.strerror or e})")
     t0 = time.perf_counter()
     chunk = 500
     jobs = [(str(args.out), s, min(s + chunk, args.count + 1)) for s in range(1, args.count + 1, chunk)]
     done = 0
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        for n in pool.map(write_range, jobs):
-            done += n
+    try:
+        with ProcessPoolExecutor(max_workers=args.workers) as pool:
+            for n in pool.map(write_range, jobs):
+                done += n
+    except OSError as e:
+        sys.exit(f"make-celeba: writing into {args.out} failed after {done} images: {e}")
     size = sum(p.stat().st_size for p in args.out.glob("*.jpg"))
     print(f"make-celeba: {done} JPEGs of {WIDTH}x{HEIGHT} in {args.out} ({size / 2**20:.0f} MiB) "
           f"in {time.perf_counter() - t0:.1f} s with {args.workers} processes")

@@ -26,9 +26,10 @@ python=${PYTHON:-python3}
 command -v "$python" >/dev/null || die "python3 not found (install python3 3.10+ and python3-venv)"
 if [ -e "$VENV" ] && ! "$VENV/bin/python" -c '' 2>/dev/null; then
   # A .venv made on another machine (copied into a container, say) points at a Python that is not
-  # here; python3-venv is not what is missing.
-  target=$(readlink -f "$VENV/bin/python" 2>/dev/null || true)
-  say "$VENV/bin/python does not run here (it points at ${target:-nothing}: a .venv made on another machine?): making a new $VENV"
+  # here; python3-venv is not what is missing. pyvenv.cfg names the Python it was made from.
+  home=$(sed -n 's/^home *= *//p' "$VENV/pyvenv.cfg" 2>/dev/null | head -n 1 || true)
+  target=$(readlink "$VENV/bin/python" 2>/dev/null || true)
+  say "$VENV/bin/python does not run here: it was made from the Python in ${home:-${target:-an unknown folder}}, which this machine lacks (a .venv made on another machine?): making a new $VENV"
   rm -rf "$VENV"
 fi
 if [ ! -x "$VENV/bin/python" ]; then
@@ -56,7 +57,9 @@ site = os.path.dirname(os.path.dirname(torch.__file__))
 assert os.path.isfile(os.path.join(site, "nvidia/cu13/include/crt/host_config.h"))
 PY
 then
-  say "installing torch==$TORCH_VERSION, $CUDA_CRT and ${PY_PACKAGES[*]} into $VENV (about 5 GB, a few minutes)"
+  wanted="torch==$TORCH_VERSION and $CUDA_CRT"
+  [ ${#PY_PACKAGES[@]} -eq 0 ] || wanted="torch==$TORCH_VERSION, $CUDA_CRT and ${PY_PACKAGES[*]}"
+  say "installing $wanted into $VENV (about 5 GB, a few minutes)"
   "$vpy" -m pip install --disable-pip-version-check -q --timeout 30 --retries 2 \
       "torch==$TORCH_VERSION" "$CUDA_CRT" "${PY_PACKAGES[@]}" \
     || die "pip could not install torch==$TORCH_VERSION (is PyPI reachable?)"

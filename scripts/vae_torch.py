@@ -149,18 +149,27 @@ class KerasBatchNorm2d(nn.Module):
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
 
 
+def dtype_ok(t: torch.Tensor, dtype: torch.dtype) -> bool:
+    """The model's dtype, or autocast's while autocast is on for the tensor's device (under
+    `torch.autocast` the encoder's outputs come in its dtype, e.g. bfloat16)."""
+    if t.dtype == dtype:
+        return True
+    device = t.device.type
+    return torch.is_autocast_enabled(device) and t.dtype == torch.get_autocast_dtype(device)
+
+
 def check_images(x: torch.Tensor, cfg: VaeConfig, dtype: torch.dtype, who: str, check_range: bool) -> None:
     """The exports' input check for images, as ValueError: dtype (the model's), rank and size;
-    the value range when `check_range` (an empty batch passes)."""
+    the value range when `check_range` (an empty batch passes; NaN fails)."""
     c, h, w = cfg.input_shape
-    if x.dtype != dtype or x.dim() != 4 or tuple(x.shape[1:]) != (c, h, w):
+    if not dtype_ok(x, dtype) or x.dim() != 4 or tuple(x.shape[1:]) != (c, h, w):
         raise ValueError(
             f"vae-tch {who}: expected {str(dtype).replace('torch.', '')} images [N, {c}, {h}, {w}] "
             f"(the model's dtype) with values in [0, 1], got {str(x.dtype).replace('torch.', '')} {tuple(x.shape)}"
         )
     if check_range and x.numel() > 0:
         lo, hi = float(x.min()), float(x.max())
-        if lo < 0.0 or hi > 1.0:
+        if not (lo >= 0.0 and hi <= 1.0):  # NaN compares false: refused too
             raise ValueError(
                 f"vae-tch {who}: expected image values in [0, 1] (check_range is on), got values in [{lo}, {hi}]"
             )
@@ -169,7 +178,7 @@ def check_images(x: torch.Tensor, cfg: VaeConfig, dtype: torch.dtype, who: str, 
 def check_latent(z: torch.Tensor, cfg: VaeConfig, dtype: torch.dtype, who: str) -> None:
     """The exports' input check for latent points, as ValueError."""
     l = cfg.latent_dim
-    if z.dtype != dtype or z.dim() != 2 or z.shape[1] != l:
+    if not dtype_ok(z, dtype) or z.dim() != 2 or z.shape[1] != l:
         raise ValueError(
             f"vae-tch {who}: expected {str(dtype).replace('torch.', '')} latent points [N, {l}] "
             f"(the model's dtype), got {str(z.dtype).replace('torch.', '')} {tuple(z.shape)}"

@@ -4,7 +4,8 @@
 //! VAE_TCH_FUZZ_CASES cases per target (2,000 by default); scripts/fuzz.sh runs 100,000.
 //! Targets: the IDX reader, the config loader, the checkpoint loader, the Keras HDF5 importer
 //! (seeded with tests/fixtures/*.h5 from scripts/fuzz_fixtures.py), the image-folder decoder
-//! (PNG, JPEG, grey) and the image-folder cache reader.
+//! (PNG, JPEG, grey), the image-folder cache reader, and the TensorBoard event reader (alone,
+//! and as `train --resume` meets a damaged file of the run's).
 mod common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -250,4 +251,36 @@ fn the_image_cache_reader_never_panics() {
         folder::open_cache(p, &key, shape).is_ok() && std::fs::read(p).unwrap() != seed
     });
     assert_eq!(changed_and_opened, 0, "a changed cache file was accepted");
+}
+
+#[test]
+fn the_event_file_reader_never_panics() {
+    use vae_tch::run::tensorboard::{read_events, EventWriter, TENSORBOARD_DIR};
+    // A real file of the run's: the file version, the config text, scalars of two epochs,
+    // the running loss and an image (what a tiny run writes).
+    let tmp = tempfile::tempdir().unwrap();
+    let run = common::train_tiny_run(tmp.path(), 16, 8, 2, 2);
+    let dir = run.join(TENSORBOARD_DIR);
+    let seed_path = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let seed = std::fs::read(&seed_path).unwrap();
+    let events = read_events(&seed);
+    assert!(events.damage.is_none() && events.events.len() > 4);
+    let name = seed_path.file_name().unwrap().to_owned();
+    fuzz("events", &seed, "events.out.tfevents.x", |p| {
+        let bytes = std::fs::read(p).unwrap();
+        let clean = read_events(&bytes).damage.is_none();
+        // As a resumed run finds it: set aside when damaged, cut to the checkpoint's step.
+        std::fs::write(dir.join(&name), &bytes).unwrap();
+        let w = EventWriter::create(&run, Some(4));
+        if let Ok(w) = &w {
+            std::fs::remove_file(w.path()).unwrap();
+        }
+        let _ = std::fs::remove_dir_all(run.join("tensorboard.damaged"));
+        clean && w.is_ok()
+    });
 }

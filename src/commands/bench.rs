@@ -79,6 +79,13 @@ pub fn run(req: &BenchRequest, mut each: impl FnMut(&str)) -> Result<String> {
         .validate()
         .context("the benchmark's config (--config, --input-shape)")?;
     if let Some(path) = &req.profile {
+        if path.is_dir() {
+            anyhow::bail!(
+                "--profile {}: a folder; give the file the Chrome trace goes to, e.g. {}",
+                path.display(),
+                path.join("trace.json").display()
+            );
+        }
         let folder = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),

@@ -8,6 +8,7 @@ use std::any::Any;
 use super::FailedAfter;
 use crate::train::Interrupted;
 use crate::util::errors::disk_full_hint;
+use crate::util::torch_failure::{classify, panic_text};
 
 /// The exit status of a panic.
 pub const EXIT_INTERNAL: u8 = 70;
@@ -49,9 +50,22 @@ pub fn of_error(e: &anyhow::Error) -> Ending {
     }
 }
 
-/// The ending of a command that panicked: one line that says it is a bug.
+/// The ending of a command that panicked: a libtorch failure that no command caught with more
+/// context (crate::util::torch_failure) is still an error naming its cause, exit 1; any other
+/// panic is a bug: one line that says so.
 pub fn of_panic(panic: &(dyn Any + Send)) -> Ending {
-    let message = crate::train::cuda_graph::panic_message(panic);
+    let message = panic_text(panic);
+    if let Some(failure) = classify(
+        &message,
+        "while running the command",
+        "free some memory or ask for less",
+    ) {
+        return Ending {
+            stdout: String::new(),
+            stderr: format!("error: {failure}\n"),
+            code: 1,
+        };
+    }
     let first = message.lines().next().unwrap_or("panic");
     Ending {
         stdout: String::new(),

@@ -9,6 +9,7 @@ use crate::data::SplitName;
 use crate::eval::{self, Record, Samples};
 use crate::run::checkpoint::{self, Pick};
 use crate::run::data::RunData;
+use crate::util::torch_failure::guard;
 
 /// `vae-tch eval`, typed.
 #[derive(Debug, Clone)]
@@ -36,6 +37,14 @@ pub fn run(req: &EvalRequest) -> Result<String> {
         checkpoint: req.checkpoint,
     };
     let loaded = src.model()?;
+    let bad = crate::model::non_finite(&loaded.state_dict());
+    if let Some((name, n, of)) = bad.first() {
+        anyhow::bail!(
+            "{}: the checkpoint's weights are not all finite ({name} has {n} NaN or infinite values of {of}; {} tensors in all): a model with them evaluates to nothing meaningful; train from an earlier checkpoint",
+            req.run.display(),
+            bad.len()
+        );
+    }
     let split = src.split(&loaded, req.split)?.limit(req.limit);
     if split.is_empty() {
         anyhow::bail!(
@@ -56,7 +65,20 @@ pub fn run(req: &EvalRequest) -> Result<String> {
         None => Samples::Drawn,
     };
     tch::manual_seed(req.seed as i64);
-    let report = eval::evaluate_model(&loaded, &split.images, req.k, samples, req.device);
+    let lower = format!(
+        "lower --k (it is {}; each image's k samples are decoded together)",
+        req.k
+    );
+    let while_ = format!("while evaluating {}", req.run.display());
+    let report = guard(&while_, &lower, || {
+        Ok(eval::evaluate_model(
+            &loaded,
+            &split.images,
+            req.k,
+            samples,
+            req.device,
+        ))
+    })?;
     let record = Record {
         split: req.split.name().into(),
         checkpoint: match req.checkpoint {

@@ -24,8 +24,16 @@ pub fn run(req: &ExportRequest) -> Result<String> {
         Pick::Best => export::best_dir(&req.run),
     };
     let out = req.out.clone().unwrap_or(default);
-    let written = export::export_from(&req.run, req.checkpoint, &out, req.device)
-        .with_context(|| format!("exporting {}", req.run.display()))?;
+    let while_ = format!("while exporting {}", req.run.display());
+    let written = crate::util::torch_failure::guard(&while_, "free some memory", || {
+        Ok(export::export_from(
+            &req.run,
+            req.checkpoint,
+            &out,
+            req.device,
+        )?)
+    })
+    .with_context(|| format!("exporting {}", req.run.display()))?;
     Ok(written
         .iter()
         .map(|p| format!("{}\n", p.display()))

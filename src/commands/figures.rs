@@ -63,19 +63,30 @@ pub fn run(src: &FigureSource, figure: &Figure) -> Result<String> {
         checkpoint: src.checkpoint,
     };
     let out = src.out.as_deref();
-    let path = match *figure {
-        Figure::Loss { log, format } => figures::plot_loss(&src.run, out, log, format)?,
+    let while_ = format!("while drawing a figure of {}", src.run.display());
+    let lower = "lower --n or --limit";
+    let path = crate::util::torch_failure::guard(&while_, lower, || draw(&data, figure, out))?;
+    Ok(format!("{}\n", path.display()))
+}
+
+fn draw(
+    data: &RunData,
+    figure: &Figure,
+    out: Option<&std::path::Path>,
+) -> Result<std::path::PathBuf> {
+    let src_run = data.run;
+    Ok(match *figure {
+        Figure::Loss { log, format } => figures::plot_loss(src_run, out, log, format)?,
         Figure::Latent {
             split,
             limit,
             format,
-        } => figures::latent_plot(&data, split, limit, out, format)?,
-        Figure::Manifold { n, spacing, range } => figures::manifold(&data, n, spacing, range, out)?,
-        Figure::Reconstruct { n } => figures::reconstruct(&data, n, out)?,
-        Figure::Sample { n, seed } => figures::sample(&data, n, seed, out)?,
+        } => figures::latent_plot(data, split, limit, out, format)?,
+        Figure::Manifold { n, spacing, range } => figures::manifold(data, n, spacing, range, out)?,
+        Figure::Reconstruct { n } => figures::reconstruct(data, n, out)?,
+        Figure::Sample { n, seed } => figures::sample(data, n, seed, out)?,
         Figure::Interpolate { from, to, steps } => {
-            figures::interpolate(&data, from, to, steps, out)?
+            figures::interpolate(data, from, to, steps, out)?
         }
-    };
-    Ok(format!("{}\n", path.display()))
+    })
 }

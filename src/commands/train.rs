@@ -12,6 +12,7 @@ use crate::finish::{self, InMemory};
 use crate::run::checkpoint;
 use crate::run::job::{self, TrainJob};
 use crate::run::lock::RunLock;
+use crate::util::torch_failure::guard;
 
 /// Everything `train` was asked, typed.
 #[derive(Debug, Clone)]
@@ -44,9 +45,28 @@ pub fn new_run_config(req: &TrainRequest) -> Result<(RunConfig, Vec<Difference>)
     let mut c = base.clone();
     req.overrides.apply(&mut c);
     check_epochs(&c)?;
+    refuse_idle_flags(&req.overrides, &c)?;
     c.validate()?;
     let changed = differences(&base, &c);
     Ok((c, changed))
+}
+
+/// A flag that does nothing without its companion, given alone where the config has no use for
+/// it either, is refused, not ignored. (Given with its companion, even one that turns the
+/// feature off, it is a setting the user spelled out.)
+fn refuse_idle_flags(o: &Overrides, c: &RunConfig) -> Result<()> {
+    if o.lr_decay_every.is_some() && o.lr_decay.is_none() && c.train.lr_decay == 1.0 {
+        anyhow::bail!(
+            "--lr-decay-every does nothing without a --lr-decay F other than 1 (the rate is multiplied by F every N epochs)"
+        );
+    }
+    let stopping = o.run.early_stopping.is_some();
+    if o.run.min_delta.is_some() && !stopping && c.train.early_stopping.is_none() {
+        anyhow::bail!(
+            "--min-delta does nothing without --early-stopping N (the least fall of the test loss that counts as an improvement)"
+        );
+    }
+    Ok(())
 }
 
 /// A config's epochs: at least one to train (an imported run's config.toml says 0).
@@ -116,9 +136,12 @@ pub fn run(req: &TrainRequest) -> Result<String> {
             eprintln!("  {d}");
         }
     }
-    let done = job::train(&job)?;
-    let trained = &done.runs[0];
     let run = &job.run;
+    let lower = format!("lower --batch-size (it is {})", job.config.train.batch_size);
+    let done = guard(&format!("while training {}", run.display()), &lower, || {
+        job::train(&job)
+    })?;
+    let trained = &done.runs[0];
     // Finished from memory when it just trained; from the folder when an earlier call trained
     // it but did not finish it (a kill during the export).
     if !trained.rows.is_empty() || !finish::is_finished(run, req.export) {
@@ -129,7 +152,14 @@ pub fn run(req: &TrainRequest) -> Result<String> {
             classes: &done.classes,
             epochs: trained.epochs,
         });
-        finish::finish(run, job.device, req.export, job.quiet, in_memory)?;
+        guard(
+            &format!(
+                "while finishing {} (figures, eval.json, export)",
+                run.display()
+            ),
+            "free some memory, then `vae-tch train --resume` finishes it",
+            || finish::finish(run, job.device, req.export, job.quiet, in_memory),
+        )?;
     }
     Ok(match trained.rows.last() {
         Some(last) => format!(

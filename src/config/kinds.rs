@@ -122,6 +122,16 @@ impl StackMode {
     }
 }
 
+impl std::fmt::Display for StackMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StackMode::Auto => "auto",
+            StackMode::On => "on",
+            StackMode::Off => "off",
+        })
+    }
+}
+
 /// The form that ran, recorded in the run's config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

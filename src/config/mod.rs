@@ -191,6 +191,34 @@ impl RunConfig {
             ));
         }
         let t = &self.train;
+        // TOML's integers are i64: a larger one would not save into config.toml.
+        let d = &self.data;
+        let integers: [(&'static str, Option<u64>); 10] = [
+            ("train.epochs", Some(t.epochs as u64)),
+            ("train.batch_size", Some(t.batch_size as u64)),
+            ("train.seed", Some(t.seed)),
+            ("train.shuffle_seed", t.shuffle_seed),
+            (
+                "train.reconstruction_every",
+                Some(t.reconstruction_every as u64),
+            ),
+            ("train.lr_decay_every", Some(t.lr_decay_every as u64)),
+            ("train.early_stopping", t.early_stopping.map(|v| v as u64)),
+            ("data.train_limit", d.train_limit.map(|v| v as u64)),
+            ("data.test_limit", d.test_limit.map(|v| v as u64)),
+            ("data.split_seed", Some(d.split_seed)),
+        ];
+        for (field, v) in integers {
+            if let Some(v) = v.filter(|&v| v > i64::MAX as u64) {
+                return Err(invalid(
+                    field,
+                    format!(
+                        "{v} is more than the largest whole number a config holds ({})",
+                        i64::MAX
+                    ),
+                ));
+            }
+        }
         if t.batch_size == 0 {
             return Err(invalid("train.batch_size", "must be at least 1"));
         }

@@ -446,23 +446,16 @@ pub fn import(
         });
     }
     let weights = read_keras_weights(path, &config)?;
-    if !force {
-        for (name, t) in &weights {
-            let bad = t
-                .isfinite()
-                .logical_not()
-                .sum(tch::Kind::Int64)
-                .int64_value(&[]);
-            if bad > 0 {
-                return Err(ImportError::Layout {
-                    path: path.into(),
-                    message: format!(
-                        "{name} has {bad} NaN or infinite values (of {}); pass --force to import it anyway",
-                        t.numel()
-                    ),
-                });
-            }
-        }
+    if let Some((name, bad, of)) = crate::model::non_finite(&weights)
+        .first()
+        .filter(|_| !force)
+    {
+        return Err(ImportError::Layout {
+            path: path.into(),
+            message: format!(
+                "{name} has {bad} NaN or infinite values (of {of}); pass --force to import it anyway"
+            ),
+        });
     }
     let model = crate::model::build(&config, Device::Cpu, config.train.seed);
     model

@@ -61,6 +61,24 @@ pub fn render(run: &Path, loaded: &crate::model::Loaded, epochs: usize) -> Strin
         })
         .unwrap_or_else(|| "not recorded (no metrics.csv in the run)".into());
     let nats = nats_row(run, epochs);
+    let t = &cfg.train;
+    let schedule = if t.lr_decay == 1.0 {
+        String::new()
+    } else {
+        format!(
+            ", the rate x {} every {} epochs (the book's step_decay_schedule)",
+            t.lr_decay, t.lr_decay_every
+        )
+    };
+    let precision = t.precision;
+    // `export --best`: the checkpoint of the lowest test loss, an epoch of a longer run.
+    let of_run = match crate::run::checkpoint::read_state(run) {
+        Ok(last) if last.epoch != epochs => format!(
+            " (the checkpoint of the lowest test loss, of a run trained {} epochs)",
+            last.epoch
+        ),
+        _ => String::new(),
+    };
     let figures: String = FIGURES
         .iter()
         .filter(|f| run.join(f).is_file())
@@ -125,7 +143,7 @@ Keras Adam), trained with vae-tch {version}.
 | decoder | Dense, Conv2DTranspose filters {df:?}, kernels {dk:?}, strides {ds:?}; sigmoid |
 {layer_rows}| parameters | {params}{stats} |
 | data | {source}{limits} |
-| training | {epochs} {epoch_word}, batch {batch}, Adam lr {lr} (Keras form, epsilon {eps:e}), loss = {factor} x per-image MSE + KL, seed {seed} |
+| training | {epochs} {epoch_word}{of_run}, batch {batch}, Adam lr {lr} (Keras form, epsilon {eps:e}){schedule}, loss = {factor} x per-image MSE + KL, {precision} arithmetic, seed {seed} |
 | final losses | {losses} |
 {nats}
 ## Load it
@@ -161,11 +179,17 @@ with torch.no_grad():
 print(sum(p.numel() for p in model.parameters()))   # {params}
 ```
 
-`torch.compile(model.decoder)` compiles this module (one graph). It runs the `.pt` files too,
-but compiles no graph of them: they are TorchScript.
+`torch.compile(model.decoder)` compiles this module (one graph; with `model.check_range = True`
+the encoder's value check reads a min and a max back to Python: two graph breaks per call). It
+runs the `.pt` files too, but compiles no graph of them: they are TorchScript.
+
+For fine-tuning, `model.train()` first (BatchNorm and Dropout train as they trained; the module
+loads in eval mode). Under `torch.autocast` (e.g. bfloat16 on the CPU) the encoder's outputs come
+in autocast's dtype, and the decoder takes them.
 
 To ONNX: export the `nn.Module` with the current exporter (`pip install onnxscript`), the batch
-axis dynamic:
+axis dynamic. It writes the graph in `encoder.onnx` and the weights beside it in
+`encoder.onnx.data`: keep the two together (onnxruntime reads both; the `.onnx` alone fails).
 
 ```python
 import sys; sys.path.insert(0, ".")

@@ -11,7 +11,10 @@
 //! `vae.pt` (both, with `forward`, `encode`, `decode`, `reparameterize` and `sample`). Each root
 //! checks its inputs (a floating dtype, the rank, the channels and the size, or the latent
 //! size) with a message that says what it expected and what came. With its `check_range`
-//! attribute set, it also checks that the image values lie in [0, 1].
+//! attribute set, it also checks that the image values lie in [0, 1]. Latent points in float16
+//! or bfloat16 (what the encoder gives under `torch.autocast`) are taken by a float32 model and
+//! widened (no loss): TorchScript cannot ask whether autocast is on (`torch.is_autocast_cpu_
+//! enabled()` in a scripted function crashed the process under CPU autocast, torch 2.11).
 use tch::TchError;
 
 use crate::config::VaeConfig;
@@ -238,12 +241,16 @@ def _check_images(self, x: Tensor, who: str):
     if takes != Takes::Images {
         src += &format!(
             r#"
-def _check_latent(self, z: Tensor, who: str):
+def _latent(self, z: Tensor, who: str) -> Tensor:
     want = self.decoder.fc.weight.dtype
-    ok = z.dtype == want and z.dim() == 2
+    half = want == 6 and (z.dtype == 5 or z.dtype == 15)
+    ok = (z.dtype == want or half) and z.dim() == 2
     if ok:
         ok = z.size(1) == {l}
     assert ok, "vae-tch {{}}: expected {{}} latent points [N, {l}] (the model's dtype), got {{}} {{}}".format(who, self._dtype_name(want), self._dtype_name(z.dtype), z.shape)
+    if half:
+        return z.to(want)
+    return z
 "#
         );
     }
@@ -279,7 +286,7 @@ pub fn decoder_module(vae: &Vae) -> Result<ScriptModule, TchError> {
     let mut m = root("vae_tch.DecoderModel", vae, Takes::Latent)?;
     m.define(
         "def forward(self, z: Tensor) -> Tensor:\n    \
-         self._check_latent(z, \"decoder\")\n    return self.decoder.forward(z)\n",
+         return self.decoder.forward(self._latent(z, \"decoder\"))\n",
     )?;
     Ok(m)
 }
@@ -298,8 +305,7 @@ def encode(self, x: Tensor) -> Tuple[Tensor, Tensor]:
     return self.encoder.forward(x)
 
 def decode(self, z: Tensor) -> Tensor:
-    self._check_latent(z, "vae.decode")
-    return self.decoder.forward(z)
+    return self.decoder.forward(self._latent(z, "vae.decode"))
 
 def reparameterize(self, mu: Tensor, log_var: Tensor) -> Tensor:
     return mu + torch.exp(log_var * 0.5) * torch.randn_like(mu)

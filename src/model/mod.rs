@@ -33,6 +33,21 @@ pub struct Loaded {
     pub config: crate::config::RunConfig,
 }
 
+/// The tensors of `named` that hold NaN or infinite values: (name, how many, of how many).
+pub fn non_finite(named: &[(String, tch::Tensor)]) -> Vec<(String, i64, i64)> {
+    named
+        .iter()
+        .filter_map(|(name, t)| {
+            let bad = t
+                .isfinite()
+                .logical_not()
+                .sum(tch::Kind::Int64)
+                .int64_value(&[]);
+            (bad > 0).then(|| (name.clone(), bad, t.numel() as i64))
+        })
+        .collect()
+}
+
 /// Named tensors that do not fit a model: `source` names where they came from.
 #[derive(Debug, thiserror::Error)]
 #[error("{file}: {message}", file = .file.display())]

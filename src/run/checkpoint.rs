@@ -4,6 +4,8 @@
 //!   <run>/checkpoint/model.safetensors   weights under the PyTorch state_dict keys
 //!   <run>/checkpoint/optimizer.safetensors  Adam's m and v
 //!   <run>/checkpoint/state.toml          epoch, step, seed and the RNG state
+//!   <run>/checkpoint/checksums.toml      XXH3-64 of the two safetensors files: a file changed
+//!                                        on disk (damaged, or edited) is refused when read
 //! A checkpoint is written whole into `checkpoint.partial/`, then swapped in by renames, so a
 //! crash leaves either the old checkpoint or the new one (`checkpoint.prev/` during the swap:
 //! crate::util::fsutil::replace_dir).
@@ -24,6 +26,7 @@ pub const CHECKPOINT_DIR: &str = "checkpoint";
 pub const MODEL_FILE: &str = "model.safetensors";
 pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 pub const STATE_FILE: &str = "state.toml";
+pub const CHECKSUMS_FILE: &str = "checksums.toml";
 /// `<run>/best/`: a copy of the checkpoint of the lowest test loss so far (crate::run::watch).
 pub const BEST_DIR: &str = "best";
 
@@ -46,6 +49,8 @@ pub enum CheckpointError {
     Format { path: PathBuf, message: String },
     #[error("{path}: {cause}")]
     Tch { path: PathBuf, cause: tch::TchError },
+    #[error("{path} does not match its checksum in {CHECKSUMS_FILE}: the file changed on disk after it was written (damaged, or edited); train from an earlier copy, or delete {CHECKSUMS_FILE} to use it as it is")]
+    Damaged { path: PathBuf },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
@@ -179,8 +184,11 @@ pub fn save_best(run: &Path) -> Result<(), CheckpointError> {
         fs::remove_dir_all(&partial).map_err(io(&partial))?;
     }
     fs::create_dir_all(&partial).map_err(io(&partial))?;
-    for name in [MODEL_FILE, OPTIMIZER_FILE, STATE_FILE] {
+    for name in [MODEL_FILE, OPTIMIZER_FILE, STATE_FILE, CHECKSUMS_FILE] {
         let to = partial.join(name);
+        if name == CHECKSUMS_FILE && !src.join(name).is_file() {
+            continue;
+        }
         fs::copy(src.join(name), &to).map_err(io(&to))?;
         fs::File::open(&to)
             .and_then(|f| f.sync_all())
@@ -195,12 +203,49 @@ pub fn load_weights(model: &Loaded, path: &Path) -> Result<(), CheckpointError> 
     Ok(model.load_state(&saved, path)?)
 }
 
-/// The named tensors of a safetensors file.
+/// The named tensors of a safetensors file of a checkpoint folder, checked against the folder's
+/// checksums.toml when it has one (checkpoints from before it load unchecked).
 fn read_tensors(path: &Path) -> Result<Vec<(String, tch::Tensor)>, CheckpointError> {
-    tch::Tensor::read_safetensors(path).map_err(|cause| CheckpointError::Tch {
+    let bytes = fs::read(path).map_err(io(path))?;
+    if let Some(want) = checksum_of(path)? {
+        if crate::util::fsutil::checksum(&bytes) != want {
+            return Err(CheckpointError::Damaged {
+                path: path.to_path_buf(),
+            });
+        }
+    }
+    let format = |message: String| CheckpointError::Format {
         path: path.to_path_buf(),
-        cause,
-    })
+        message,
+    };
+    let file = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| format(e.to_string()))?;
+    file.tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            Ok((
+                name,
+                tch::Tensor::try_from(view).map_err(|e| format(e.to_string()))?,
+            ))
+        })
+        .collect()
+}
+
+/// The checksum recorded for the file at `path` in its folder's checksums.toml, if any.
+fn checksum_of(path: &Path) -> Result<Option<String>, CheckpointError> {
+    let file = path.with_file_name(CHECKSUMS_FILE);
+    if !file.is_file() {
+        return Ok(None);
+    }
+    let text = fs::read_to_string(&file).map_err(io(&file))?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| CheckpointError::Format {
+        path: file.clone(),
+        message: e.to_string(),
+    })?;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    Ok(table
+        .get(name.as_ref())
+        .and_then(|v| v.as_str())
+        .map(String::from))
 }
 
 /// Writes the checkpoint of `run` atomically as a whole: the model's state dict and the
@@ -229,7 +274,19 @@ pub fn save(
     let state_path = partial.join(STATE_FILE);
     let text = toml::to_string(state).expect("TrainState serializes");
     fs::write(&state_path, text).map_err(io(&state_path))?;
-    for f in [&model, &optim, &state_path] {
+    let sums = partial.join(CHECKSUMS_FILE);
+    let mut table = toml::Table::new();
+    for f in [&model, &optim] {
+        let bytes = fs::read(f).map_err(io(f))?;
+        let name = f
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        table.insert(name, crate::util::fsutil::checksum(&bytes).into());
+    }
+    fs::write(&sums, toml::to_string(&table).expect("a table")).map_err(io(&sums))?;
+    for f in [&model, &optim, &state_path, &sums] {
         fs::File::open(f)
             .and_then(|f| f.sync_all())
             .map_err(io(f))?;

@@ -143,6 +143,26 @@ fn check_group(jobs: &[TrainJob], prepared: &[Prepared]) -> Result<()> {
 /// config, metrics, checkpoint and reconstructions as if it had trained alone; without it,
 /// `jobs` is one job, trained alone in the layout fastest on its device.
 pub fn train_group(jobs: &[TrainJob], stacking: Option<&Stacking>) -> Result<Finished> {
+    let new: Vec<bool> = jobs.iter().map(|j| !j.run.exists()).collect();
+    let trained = train_prepared(jobs, stacking);
+    if trained.is_err() {
+        // A run folder this call made and then wrote nothing into (the data were missing,
+        // say) goes again: a failed start leaves no empty run behind.
+        for (job, _) in jobs.iter().zip(new).filter(|(_, new)| *new) {
+            let only_lock = std::fs::read_dir(&job.run).is_ok_and(|entries| {
+                entries
+                    .flatten()
+                    .all(|e| e.file_name() == crate::run::lock::LOCK_FILE)
+            });
+            if only_lock {
+                let _ = std::fs::remove_dir_all(&job.run);
+            }
+        }
+    }
+    trained
+}
+
+fn train_prepared(jobs: &[TrainJob], stacking: Option<&Stacking>) -> Result<Finished> {
     assert!(
         stacking.is_some() || jobs.len() == 1,
         "several jobs train as a stack"

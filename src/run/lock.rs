@@ -26,40 +26,56 @@ pub struct RunLock {
 }
 
 impl RunLock {
+    /// The run folder's lock, at once or `LockError::Busy`.
     pub fn acquire(run: &Path) -> Result<RunLock, LockError> {
-        let path = run.join(LOCK_FILE);
-        let io = |cause| LockError::Io {
-            path: path.clone(),
-            cause,
-        };
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io)?;
-        let got = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
-        if !got {
-            let err = std::io::Error::last_os_error();
-            if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
-                return Err(io(err));
-            }
-            let mut pid = String::new();
-            let _ = file.read_to_string(&mut pid);
-            return Err(LockError::Busy {
-                run: run.to_path_buf(),
-                pid: if pid.trim().is_empty() {
-                    "unknown".into()
-                } else {
-                    pid.trim().to_string()
-                },
-            });
-        }
-        file.set_len(0).map_err(io)?;
-        file.seek(SeekFrom::Start(0)).map_err(io)?;
-        write!(file, "{}", std::process::id()).map_err(io)?;
-        file.flush().map_err(io)?;
-        Ok(RunLock { _file: file })
+        lock(run, LOCK_FILE, false)
     }
+
+    /// The lock file `name` in `dir`, waiting while another process holds it: for short
+    /// sections that processes take turns at (a sweep folder's sweep.toml).
+    pub fn wait_for(dir: &Path, name: &str) -> Result<RunLock, LockError> {
+        lock(dir, name, true)
+    }
+}
+
+fn lock(run: &Path, name: &str, wait: bool) -> Result<RunLock, LockError> {
+    let path = run.join(name);
+    let io = |cause| LockError::Io {
+        path: path.clone(),
+        cause,
+    };
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io)?;
+    let how = if wait {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_EX | libc::LOCK_NB
+    };
+    let got = unsafe { libc::flock(file.as_raw_fd(), how) } == 0;
+    if !got {
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            return Err(io(err));
+        }
+        let mut pid = String::new();
+        let _ = file.read_to_string(&mut pid);
+        return Err(LockError::Busy {
+            run: run.to_path_buf(),
+            pid: if pid.trim().is_empty() {
+                "unknown".into()
+            } else {
+                pid.trim().to_string()
+            },
+        });
+    }
+    file.set_len(0).map_err(io)?;
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
+    write!(file, "{}", std::process::id()).map_err(io)?;
+    file.flush().map_err(io)?;
+    Ok(RunLock { _file: file })
 }

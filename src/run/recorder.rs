@@ -68,10 +68,10 @@ impl Recorder {
             let context = || format!("writing TensorBoard events into {}", dir.display());
             let mut w =
                 EventWriter::create(run, resumed.then_some(start.step)).with_context(context)?;
-            if !resumed {
-                let text = format!("```toml\n{}```", config.to_toml());
-                w.text("config", 0, &text).with_context(context)?;
-            }
+            // At the start step: a resumed run's text is the config it goes on with.
+            let text = format!("```toml\n{}```", config.to_toml());
+            w.text(tensorboard::CONFIG_TAG, start.step, &text)
+                .with_context(context)?;
             Some(w)
         } else {
             None

@@ -9,9 +9,16 @@
 //! (`brain.Event:2`). Scalars are `simple_value`s, images PNG bytes, text a string tensor with
 //! the `text` plugin's metadata.
 //!
-//! A resumed run writes a new file; first every older file loses the events past the step the
-//! checkpoint holds (a kill can come after an epoch's events and before its checkpoint), so
-//! TensorBoard shows no step twice.
+//! The run's own files are named `events.out.tfevents.<secs>.<host>.<pid>.<n>.vae-tch` and
+//! their first event names vae-tch as the writer (`source_metadata`); only such files are ever
+//! rewritten: another writer's file in the folder (a user's own `SummaryWriter`) is left as it
+//! is. A resumed run writes a new file; first the run's older files lose the events past the
+//! step the checkpoint holds (a kill can come after an epoch's events and before its
+//! checkpoint), and a run that starts again from the beginning (killed in its first epoch)
+//! removes them, so TensorBoard shows no step twice. A resumed run logs its config again at its
+//! resume step. The reader checks each record's lengths and both CRCs: a torn last record (a
+//! kill mid-write) is cut; a file damaged elsewhere is set aside into
+//! `<run>/tensorboard.damaged/`, with a warning, and its good events kept.
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -29,7 +36,23 @@ pub struct Event {
     pub step: i64,
     #[prost(oneof = "What", tags = "3, 5")]
     pub what: Option<What>,
+    #[prost(message, optional, tag = "10")]
+    pub source_metadata: Option<SourceMetadata>,
 }
+
+/// Who wrote a file (`tensorboard/compat/proto/event.proto`, `SourceMetadata`).
+#[derive(Clone, PartialEq, Message)]
+pub struct SourceMetadata {
+    #[prost(string, tag = "1")]
+    pub writer: String,
+}
+
+/// The writer name in the first event of the run's own files.
+pub const WRITER: &str = "vae-tch";
+/// The suffix of the run's own files' names (TensorBoard reads any name with "tfevents").
+pub const SUFFIX: &str = ".vae-tch";
+/// Where a damaged file of the run's is set aside, beside `<run>/tensorboard`.
+pub const DAMAGED_DIR: &str = "tensorboard.damaged";
 
 #[derive(Clone, PartialEq, prost::Oneof)]
 pub enum What {
@@ -123,28 +146,76 @@ fn record(data: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The events of a file's records, in order; a torn last record (a kill mid-write) ends it.
-pub fn read_events(bytes: &[u8]) -> Vec<Event> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    while at + 12 <= bytes.len() {
-        let len = u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes")) as usize;
-        let end = at + 12 + len + 4;
-        if end > bytes.len() {
+/// What a file's records hold.
+#[derive(Debug, Default)]
+pub struct Records {
+    pub events: Vec<Event>,
+    /// The bytes of the records read whole and checked.
+    pub good_bytes: usize,
+    /// Where the records stop being readable and why, unless the file ends cleanly or with a
+    /// torn last record (a record cut short by the end of the file: a kill mid-write).
+    pub damage: Option<String>,
+}
+
+/// The events of a file's records, in order, each record's lengths checked (checked arithmetic:
+/// they come from the file) and both its CRCs.
+pub fn read_events(bytes: &[u8]) -> Records {
+    let mut out = Records::default();
+    let mut at = 0usize;
+    while at < bytes.len() {
+        let header_end = at + 12;
+        if header_end > bytes.len() {
+            break; // torn
+        }
+        let len_bytes: [u8; 8] = bytes[at..at + 8].try_into().expect("8 bytes");
+        let len_crc = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().expect("4 bytes"));
+        if len_crc != masked_crc(&len_bytes) {
+            out.damage = Some(format!(
+                "byte {at}: a record length whose CRC does not match"
+            ));
             break;
         }
-        let data = &bytes[at + 12..at + 12 + len];
-        let crc = u32::from_le_bytes(bytes[end - 4..end].try_into().expect("4 bytes"));
+        let end = usize::try_from(u64::from_le_bytes(len_bytes))
+            .ok()
+            .and_then(|len| header_end.checked_add(len))
+            .and_then(|data_end| data_end.checked_add(4).map(|end| (data_end, end)));
+        let Some((data_end, end)) = end else {
+            out.damage = Some(format!("byte {at}: a record length past any file"));
+            break;
+        };
+        if end > bytes.len() {
+            break; // torn
+        }
+        let data = &bytes[header_end..data_end];
+        let crc = u32::from_le_bytes(bytes[data_end..end].try_into().expect("4 bytes"));
         if crc != masked_crc(data) {
+            out.damage = Some(format!("byte {at}: a record whose data CRC does not match"));
             break;
         }
         match Event::decode(data) {
-            Ok(e) => out.push(e),
-            Err(_) => break,
+            Ok(e) => out.events.push(e),
+            Err(e) => {
+                out.damage = Some(format!("byte {at}: not an Event ({e})"));
+                break;
+            }
         }
         at = end;
+        out.good_bytes = at;
     }
     out
+}
+
+/// Whether the file at `path` is one this writer made: its name and its first event say so.
+pub fn is_ours(path: &Path, records: &Records) -> bool {
+    let named = path
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().ends_with(SUFFIX));
+    let signed = records.events.first().is_some_and(|e| {
+        e.source_metadata
+            .as_ref()
+            .is_some_and(|m| m.writer == WRITER)
+    });
+    named && signed
 }
 
 fn now() -> f64 {
@@ -160,10 +231,24 @@ pub struct EventWriter {
 }
 
 impl EventWriter {
-    /// A new event file in `<run>/tensorboard/`, after dropping the events of older files past
-    /// `resume_step` (the checkpoint's global step; None for a new run, which removes nothing).
+    /// A new event file in `<run>/tensorboard/`, after tidying the run's older files: with
+    /// `resume_step` (the checkpoint's global step) each keeps the events up to that step (but
+    /// the config text at it, which the resumed run writes again); without it (a run starting
+    /// from the beginning) they go. Files of other writers are left alone.
     pub fn create(run: &Path, resume_step: Option<i64>) -> std::io::Result<EventWriter> {
         let dir = run.join(TENSORBOARD_DIR);
+        if dir
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink())
+            && !dir.exists()
+        {
+            let target = fs::read_link(&dir).unwrap_or_default();
+            return Err(std::io::Error::other(format!(
+                "{} is a link to {}, which does not exist: create that folder, or remove the link",
+                dir.display(),
+                target.display()
+            )));
+        }
         fs::create_dir_all(&dir)?;
         let mut seq = 0;
         for entry in fs::read_dir(&dir)? {
@@ -174,13 +259,32 @@ impl EventWriter {
             }
             seq += 1;
             let bytes = fs::read(&path)?;
-            let events = read_events(&bytes);
-            let keep: Vec<&Event> = match resume_step {
-                Some(s) => events.iter().filter(|e| e.step <= s).collect(),
-                None => events.iter().collect(),
+            let records = read_events(&bytes);
+            if !is_ours(&path, &records) {
+                continue;
+            }
+            let Some(step) = resume_step else {
+                fs::remove_file(&path)?;
+                continue;
             };
-            let torn = record_bytes(&events) != bytes.len();
-            if keep.len() != events.len() || torn {
+            if let Some(why) = &records.damage {
+                let aside = run.join(DAMAGED_DIR);
+                fs::create_dir_all(&aside)?;
+                let to = aside.join(path.file_name().expect("a file name"));
+                fs::copy(&path, &to)?;
+                eprintln!(
+                    "warning: {} is damaged at {why}: set aside as {}; its {} events before that are kept",
+                    path.display(),
+                    to.display(),
+                    records.events.len()
+                );
+            }
+            let keep: Vec<&Event> = records
+                .events
+                .iter()
+                .filter(|e| e.step < step || (e.step == step && !is_config(e)))
+                .collect();
+            if keep.len() != records.events.len() || records.good_bytes != bytes.len() {
                 let mut data = Vec::new();
                 for e in keep {
                     data.extend(record(&e.encode_to_vec()));
@@ -192,7 +296,7 @@ impl EventWriter {
             .map(|h| h.trim().to_string())
             .unwrap_or_else(|_| "localhost".into());
         let path = dir.join(format!(
-            "events.out.tfevents.{}.{host}.{}.{seq}",
+            "events.out.tfevents.{}.{host}.{}.{seq}{SUFFIX}",
             now() as u64,
             std::process::id()
         ));
@@ -205,6 +309,9 @@ impl EventWriter {
             wall_time: now(),
             step: 0,
             what: Some(What::FileVersion("brain.Event:2".into())),
+            source_metadata: Some(SourceMetadata {
+                writer: WRITER.into(),
+            }),
         })?;
         Ok(w)
     }
@@ -223,6 +330,7 @@ impl EventWriter {
             wall_time: now(),
             step,
             what: Some(What::Summary(Summary { value: values })),
+            source_metadata: None,
         })
     }
 
@@ -280,7 +388,11 @@ impl EventWriter {
     }
 }
 
-/// The bytes `events` take as records.
-fn record_bytes(events: &[Event]) -> usize {
-    events.iter().map(|e| e.encoded_len() + 16).sum()
+/// Whether `e` is a config text: a run logs it at its start step, which a resumed run (its
+/// checkpoint's step) logs again with the config it goes on with.
+fn is_config(e: &Event) -> bool {
+    matches!(&e.what, Some(What::Summary(s)) if s.value.iter().any(|v| v.tag == CONFIG_TAG))
 }
+
+/// The tag of the config text.
+pub const CONFIG_TAG: &str = "config";

@@ -219,12 +219,15 @@ pub fn run(images: &Tensor, cfg: &BenchConfig, mut each: impl FnMut(&BenchRow)) 
             k,
         } = case;
         let trace = cfg.profile.as_deref().map(|p| trace_path(p, case, only));
-        let (ms, profile) = match time_form(images, case, cfg, trace.as_deref()) {
+        let lower = "lower --batch-size or --stack";
+        let while_ = format!("while timing {form} in {precision} of {k} model(s) at batch {bs}");
+        let timed = crate::util::torch_failure::guard(&while_, lower, || {
+            time_form(images, case, cfg, trace.as_deref())
+        });
+        let (ms, profile) = match timed {
             Ok(timed) => timed,
             Err(e) => {
-                eprintln!(
-                    "bench: {form} in {precision} of {k} model(s) at batch {bs} failed: {e:#}"
-                );
+                eprintln!("bench: {e:#}");
                 continue;
             }
         };

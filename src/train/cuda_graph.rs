@@ -75,7 +75,7 @@ impl CudaGraph {
         let caught = |what: &'static str, r: std::thread::Result<()>| {
             r.map_err(|panic| GraphError {
                 what,
-                message: panic_message(&panic),
+                message: crate::util::torch_failure::panic_text(panic.as_ref()),
             })
         };
         // tch reports errors by panicking; the message is kept in the returned error, so the
@@ -124,16 +124,5 @@ impl CudaGraph {
 impl Drop for CudaGraph {
     fn drop(&mut self) {
         unsafe { vae_tch_cuda_graph_free(self.handle) }
-    }
-}
-
-/// The text of a caught panic (tch panics with its error message).
-pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else {
-        "panic".to_string()
     }
 }

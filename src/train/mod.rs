@@ -51,11 +51,21 @@ pub struct Interrupted {
     /// Epochs finished and checkpointed.
     pub kept: usize,
     pub run: String,
+    /// The command that goes on where it stopped, when it is not `train --resume RUN` (a
+    /// sweep's own command, with every flag it ran with).
+    pub goes_on: Option<String>,
 }
 
 impl std::fmt::Display for Interrupted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let what = crate::util::interrupt::name(self.signal);
+        if let Some(command) = &self.goes_on {
+            return write!(
+                f,
+                "stopped by {what} during epoch {} of {}: its last finished epoch is kept; the same command goes on where it stopped:\n  {command}",
+                self.epoch, self.run
+            );
+        }
         if self.kept == 0 {
             write!(
                 f,
@@ -218,6 +228,7 @@ pub fn fit(step: &mut TrainStep, s: &Schedule, observer: &mut dyn Observer) -> R
                     epoch: epoch + 1,
                     kept: epoch,
                     run: s.run_label.clone(),
+                    goes_on: None,
                 }
                 .into());
             }
@@ -243,8 +254,17 @@ pub fn fit(step: &mut TrainStep, s: &Schedule, observer: &mut dyn Observer) -> R
                 Some(label) if train.len() > 1 => format!(" of {label}"),
                 _ => String::new(),
             };
+            let factor = (s.lr_factor)(epoch);
+            let rate = step.optimizer().learning_rates()[j.min(train.len() - 1)];
+            let advice = if factor > 1.0 {
+                format!(
+                    "--lr-decay has raised the learning rate {factor}x to {rate:e}: try a --lr-decay below 1"
+                )
+            } else {
+                format!("the learning rate was {rate:e}: try a smaller --lr")
+            };
             bail!(
-                "epoch {}: the training loss{whose} is {} (diverged); try a smaller --lr",
+                "epoch {}: the training loss{whose} is {} (diverged); {advice}",
                 epoch + 1,
                 train[j].loss
             );

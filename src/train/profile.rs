@@ -41,6 +41,13 @@ pub struct Recording(());
 
 /// Starts recording ops (and CUDA kernels on a CUDA `device`).
 pub fn start(device: Device) -> Result<Recording, ProfileError> {
+    // On a machine without a GPU, libkineto logs "ERROR: ... gpuGetDeviceCount failed with
+    // code 35" at its first start, which reads like a failure of the profile. Its log level is
+    // read from the environment when it starts: 5 is above its ERROR level (tried on torch
+    // 2.11: 0-4 print it, 5 and 10 do not). A level the user set is kept.
+    if !device.is_cuda() && std::env::var_os("KINETO_LOG_LEVEL").is_none() {
+        std::env::set_var("KINETO_LOG_LEVEL", "5");
+    }
     check(unsafe { vae_tch_profiler_start(device.is_cuda() as c_int) })?;
     Ok(Recording(()))
 }

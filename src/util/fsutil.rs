@@ -58,6 +58,11 @@ fn remove_dead_partials(path: &Path) {
     }
 }
 
+/// A file's content checksum as text: XXH3-64 in hex (a checkpoint's checksums.toml).
+pub fn checksum(bytes: &[u8]) -> String {
+    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes))
+}
+
 /// Writes `bytes` to `path` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     with_atomic(path, |tmp| {

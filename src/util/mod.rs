@@ -5,4 +5,7 @@ pub mod errors;
 pub mod fsutil;
 pub mod images;
 pub mod interrupt;
+pub mod memory;
 pub mod progress;
+pub mod shell;
+pub mod torch_failure;

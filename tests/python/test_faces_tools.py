@@ -66,3 +66,17 @@ def test_bench_faces_times_vae_tch_and_pytorch_side_by_side(tmp_path):
     for r in rows:
         assert r["median"] > 0 and abs(r["celeba_epoch_s"] - r["median"] * 202_599 / 4 / 1000) < 1e-6
     assert "CelebA epoch" in done.stdout
+
+
+def test_make_celeba_answers_bad_arguments_in_a_line_not_a_traceback(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    for args, want in [
+        (["--out", str(tmp_path / "a-file")], "--out"),
+        (["--out", "/proc/no/such", "--count", "2"], "cannot write there"),
+        (["--out", str(tmp_path / "f"), "--workers", "0"], "--workers 0: use at least one process"),
+        (["--out", str(tmp_path / "f"), "--count", "0"], "--count 0"),
+    ]:
+        r = subprocess.run([sys.executable, str(ROOT / "scripts" / "make-celeba.py"), *args],
+                           capture_output=True, text=True)
+        assert r.returncode != 0 and want in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr, r.stderr

@@ -74,9 +74,13 @@ def test_event_files_match_metrics_and_survive_a_kill_and_resume(tmp_path):
     samples = ea.Images("samples")
     assert [e.step for e in samples] == [6, 9]  # the end of each training: 2 epochs, then 3
     assert png_size(samples[0].encoded_image_string) == (8 * 58 + 2, 2 * 58 + 2)
-    # The config, as text.
+    # The config, as text: the new run's at step 0, and the config the resume went on with at
+    # its step (the two resumes from epoch 2 logged it at the same step: the second replaced
+    # the first's). TensorBoard's reader, read as a user's tool reads it.
     config = ea.Tensors("config")
-    assert len(config) == 1 and b"r_loss_factor" in config[0].tensor_proto.string_val[0]
+    assert [e.step for e in config] == [0, 2 * steps_per_epoch], [e.step for e in config]
+    assert all(b"r_loss_factor" in e.tensor_proto.string_val[0] for e in config)
+    assert b"epochs = 3" in config[-1].tensor_proto.string_val[0]
 
 
 def test_no_tensorboard_writes_no_events(tmp_path):

@@ -102,16 +102,12 @@ pub fn bytes_per_model(cfg: &RunConfig) -> u64 {
 
 /// The memory a sweep may fill on `device` with stacked models: half of a CUDA device's free
 /// memory (the training images, the CUDA graph's pool and cuDNN's workspaces take the rest), or
-/// of the host's available memory.
+/// half of what this process may still take on the host: its cgroup's or address-space limit
+/// when tighter than the host's available memory (crate::util::memory).
 pub fn memory_budget(device: Device) -> Option<u64> {
     match device {
         Device::Cuda(i) => crate::train::cuda_graph::free_memory(i).map(|b| b / 2),
-        _ => {
-            let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-            let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-            let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-            Some(kb * 1024 / 2)
-        }
+        _ => crate::util::memory::available().map(|(b, _)| b / 2),
     }
 }
 

@@ -42,6 +42,45 @@ pub struct RunRequest {
 }
 
 impl RunRequest {
+    /// This request as the command line that makes it (every flag it was given, the folder
+    /// spelled out), shell-quoted: what goes on after a stop.
+    pub fn command_line(&self) -> String {
+        let o = &self.overrides;
+        let path = |p: &Path| p.display().to_string();
+        let mut args: Vec<String> = vec!["vae-tch".into(), "sweep".into(), "run".into()];
+        args.push(path(&self.sweep));
+        args.extend(["--out".into(), path(&self.out())]);
+        let mut flag = |name: &str, value: Option<String>| {
+            if let Some(v) = value {
+                args.push(name.to_string());
+                args.push(v);
+            }
+        };
+        flag("--shard", self.shard.clone());
+        flag("--shards", self.shards.map(|n| n.to_string()));
+        flag("--epochs", o.run.epochs.map(|n| n.to_string()));
+        flag("--device", Some(crate::util::device::name(self.device)));
+        flag("--data-dir", o.run.data_dir.as_deref().map(path));
+        flag("--precision", o.run.precision.map(|p| p.to_string()));
+        flag("--train-limit", o.train_limit.map(|n| n.to_string()));
+        flag("--test-limit", o.test_limit.map(|n| n.to_string()));
+        flag("--stack", Some(self.stack.to_string()));
+        flag("--stack-max", Some(self.stack_max.to_string()));
+        for (on, name) in [
+            (self.force, "--force"),
+            (!self.export, "--no-export"),
+            (self.quiet, "--quiet"),
+        ] {
+            if on {
+                args.push(name.to_string());
+            }
+        }
+        args.iter()
+            .map(|a| crate::util::shell::quote(a))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     /// The sweep folder.
     pub fn out(&self) -> PathBuf {
         self.out.clone().unwrap_or_else(|| {
@@ -77,15 +116,13 @@ pub fn run(req: &RunRequest) -> Result<String> {
         );
     }
     let outcome = match scheduler::run(&sweep, &file, &opts) {
-        Err(e) if e.downcast_ref::<Interrupted>().is_some() => {
-            eprintln!(
-                "sweep: stopped; the same command goes on where it stopped:\n  vae-tch sweep run {} --out {}",
-                req.sweep.display(),
-                out.display()
-            );
+        Err(mut e) => {
+            if let Some(stop) = e.downcast_mut::<Interrupted>() {
+                stop.goes_on = Some(req.command_line());
+            }
             return Err(e);
         }
-        other => other?,
+        Ok(outcome) => outcome,
     };
     if !req.quiet {
         eprintln!(
@@ -94,7 +131,7 @@ pub fn run(req: &RunRequest) -> Result<String> {
             outcome.busy.len()
         );
     }
-    let report = report::report(&out, req.device)?;
+    let report = report::report(&out, req.device, &outcome.failed_here())?;
     let mut printed = report.table;
     let _ = writeln!(printed, "{}", out.join("report.md").display());
     if !outcome.failed.is_empty() {
@@ -116,7 +153,7 @@ pub fn run(req: &RunRequest) -> Result<String> {
 /// `vae-tch sweep report DIR`: the comparison as the folder holds it now; returns the table and
 /// the files written, as printed.
 pub fn report(dir: &Path, device: Device) -> Result<String> {
-    let r = report::report(dir, device)?;
+    let r = report::report(dir, device, &Default::default())?;
     let mut printed = r.table;
     for f in r.files {
         let _ = writeln!(printed, "{}", f.display());

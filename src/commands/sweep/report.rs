@@ -3,15 +3,15 @@
 //! - `compare-loss.png`: test loss, r_loss and kl_loss per epoch, one line per point;
 //! - `compare-latent.png`: one latent scatter of test images per point;
 //! - `compare-samples.png`: per point, a manifold (2-D latents) or samples of N(0, I);
-//! - `report.md`: the summary table sorted by test loss, with the figures; the same table is
-//!   printed.
+//! - `report.md`: the summary table sorted by the negative ELBO in nats, with the figures; the
+//!   same table is printed.
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use tch::Device;
 
-use super::points::point_dir;
+use super::points::{point_dir, Status};
 use super::spec::{self, Sweep};
 use super::summary::{rows, write_summary, Row, SUMMARY_FILE};
 use crate::data::SplitName;
@@ -33,22 +33,33 @@ pub struct Report {
     pub table: String,
 }
 
-/// Rows with a finished epoch first, by test loss; then the rest in sweep order.
+/// Rows by the negative ELBO in nats (comparable across `r_loss_factor`), then those with no
+/// eval.json yet by test loss, then the rest (failed points last) in sweep order.
 fn sorted(mut rows: Vec<Row>) -> Vec<Row> {
+    let key = |r: &Row| {
+        let failed = r.status == Status::Failed;
+        let loss = r.last.map_or(f64::INFINITY, |l| l.test_loss);
+        (
+            failed,
+            r.neg_elbo_nats.is_none(),
+            r.neg_elbo_nats.unwrap_or(loss),
+        )
+    };
     rows.sort_by(|a, b| {
-        let key = |r: &Row| r.last.map_or(f64::INFINITY, |l| l.test_loss);
-        key(a).total_cmp(&key(b))
+        let (ka, kb) = (key(a), key(b));
+        (ka.0, ka.1).cmp(&(kb.0, kb.1)).then(ka.2.total_cmp(&kb.2))
     });
     rows
 }
 
-/// The summary as a Markdown table.
+/// The summary as a Markdown table: a column per swept key, the nats that compare points of any
+/// `r_loss_factor`, the test loss, and a note (why a point failed; its numbers are left out).
 pub fn table(sweep: &Sweep, rows: &[Row]) -> String {
     let mut t = String::from("| point | ");
     for k in &sweep.keys {
         let _ = write!(t, "{k} | ");
     }
-    t += "status | epochs | test loss | test r_loss | test kl_loss | train loss | seconds |\n|";
+    t += "status | epochs | -ELBO (nats) | IWAE bound (nats) | test loss | seconds | note |\n|";
     for _ in 0..sweep.keys.len() + 8 {
         t += "---|";
     }
@@ -58,18 +69,22 @@ pub fn table(sweep: &Sweep, rows: &[Row]) -> String {
         for v in &r.values {
             let _ = write!(t, "{v} | ");
         }
-        let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
+        let failed = r.status == Status::Failed;
+        let f = |v: Option<f64>, digits: usize| match v {
+            Some(v) if !failed => format!("{v:.digits$}"),
+            _ => "-".to_string(),
+        };
         let _ = writeln!(
             t,
-            "{} | {}/{} | {} | {} | {} | {} | {:.1} |",
+            "{} | {}/{} | {} | {} | {} | {:.1} | {} |",
             r.status,
             r.epochs_done,
             r.epochs,
-            f(r.last.map(|l| l.test_loss)),
-            f(r.last.map(|l| l.test_r_loss)),
-            f(r.last.map(|l| l.test_kl_loss)),
-            f(r.last.map(|l| l.train_loss)),
-            r.seconds
+            f(r.neg_elbo_nats, 2),
+            f(r.iwae_nll_nats, 2),
+            f(r.last.map(|l| l.test_loss), 3),
+            r.seconds,
+            r.note.replace('|', "/")
         );
     }
     t
@@ -77,10 +92,14 @@ pub fn table(sweep: &Sweep, rows: &[Row]) -> String {
 
 /// Writes the comparison figures, summary.csv and report.md into `dir`; figures are computed
 /// on `device`.
-pub fn report(dir: &Path, device: Device) -> Result<Report> {
+pub fn report(
+    dir: &Path,
+    device: Device,
+    failed_here: &std::collections::HashMap<String, String>,
+) -> Result<Report> {
     let sweep = spec::load_ran(dir)?;
-    write_summary(&sweep, dir)?;
-    let rows = sorted(rows(&sweep, dir));
+    write_summary(&sweep, dir, failed_here)?;
+    let rows = sorted(rows(&sweep, dir, failed_here));
     let trained: Vec<&Row> = rows.iter().filter(|r| r.epochs_done > 0).collect();
     let mut files = vec![dir.join(SUMMARY_FILE)];
     let mut figures = Vec::new();
@@ -154,7 +173,7 @@ pub fn report(dir: &Path, device: Device) -> Result<Report> {
     }
     let table = table(&sweep, &rows);
     let mut md = format!(
-        "# Sweep {}\n\n{} points over {}; sorted by the last epoch's test loss.\n\n{table}\n",
+        "# Sweep {}\n\n{} points over {}; sorted by the negative ELBO in nats (eval.json: the first 1,000 test images, k = 20), which compares points of any r_loss_factor.\n\n{table}\n",
         dir.display(),
         sweep.points.len(),
         sweep.keys.join(", ")

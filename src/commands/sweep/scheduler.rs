@@ -22,6 +22,7 @@ use crate::run::checkpoint::{self, CONFIG_FILE};
 use crate::run::job::{self, Stacking, TrainJob};
 use crate::run::lock::{LockError, RunLock};
 use crate::train::Interrupted;
+use crate::util::torch_failure::guard;
 
 /// How a sweep runs, beside the sweep itself.
 #[derive(Debug, Clone)]
@@ -50,6 +51,11 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// The points that failed here, by name, with their error.
+    pub fn failed_here(&self) -> std::collections::HashMap<String, String> {
+        self.failed.iter().cloned().collect()
+    }
+
     /// What became of `point` (in `dir`): trained, held by another process, or failed (its
     /// `FAILED` file gets the error, and a warning says it).
     fn record(&mut self, point: &Point, dir: &Path, done: Result<()>) {
@@ -59,9 +65,18 @@ impl Outcome {
                 self.busy.push(point.name.clone())
             }
             Err(e) => {
-                let message = format!("{e:#}");
+                let mut message = format!("{e:#}");
+                if let Some(hint) = crate::util::errors::disk_full_hint(&e) {
+                    message = format!("{message}; {hint}");
+                }
                 eprintln!("warning: sweep point {} failed: {message}", point.name);
-                let _ = std::fs::write(dir.join(FAILED_FILE), &message);
+                let path = dir.join(FAILED_FILE);
+                if let Err(why) = crate::util::fsutil::write_atomic(&path, message.as_bytes()) {
+                    eprintln!(
+                        "warning: could not write {} ({why}): summary.csv marks the point failed from this process's record",
+                        path.display()
+                    );
+                }
                 self.failed.push((point.name.clone(), message));
             }
         }
@@ -92,19 +107,65 @@ fn check_existing(sweep: &Sweep, out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A sweep folder belongs to one sweep: `sweep` may continue the one in `out` (the same points,
+/// differing at most in the keys a resumed run may change), or start an empty folder.
+fn check_same_sweep(sweep: &Sweep, out: &Path) -> Result<()> {
+    if !out.join(SWEEP_FILE).is_file() {
+        return Ok(());
+    }
+    let (ran, file) = super::spec::load_ran_file(out)?;
+    let from = file.from.unwrap_or_else(|| "an earlier sweep file".into());
+    let theirs: std::collections::HashMap<&str, &Point> =
+        ran.points.iter().map(|p| (p.name.as_str(), p)).collect();
+    let mut why = None;
+    if ran.points.len() != sweep.points.len() {
+        why = Some(format!(
+            "{} points against its {}",
+            sweep.points.len(),
+            ran.points.len()
+        ));
+    }
+    for p in &sweep.points {
+        if why.is_some() {
+            break;
+        }
+        why = match theirs.get(p.name.as_str()) {
+            None => Some(format!("the point {} that it does not have", p.name)),
+            Some(q) => differences(&q.config, &p.config)
+                .into_iter()
+                .find(|d| !RESUMABLE_KEYS.contains(&d.key.as_str()))
+                .map(|d| format!("the point {} with {d}", p.name)),
+        };
+    }
+    match why {
+        None => Ok(()),
+        Some(why) => anyhow::bail!(
+            "{} holds the sweep of {from} (its {SWEEP_FILE}); {} is another sweep: it gives {why}; use another --out",
+            out.display(),
+            sweep.path.display()
+        ),
+    }
+}
+
 /// Trains the sweep's points that are this process's to train, then writes summary.csv.
 pub fn run(sweep: &Sweep, file: &SweepFile, opts: &SweepRun) -> Result<Outcome> {
     let out = &opts.out;
     std::fs::create_dir_all(out.join(POINTS_DIR))
         .with_context(|| format!("creating the sweep folder {}", out.display()))?;
-    check_existing(sweep, out)?;
-    let sweep_file = out.join(SWEEP_FILE);
-    crate::util::fsutil::write_atomic(&sweep_file, sweep.to_toml(file).as_bytes())
-        .with_context(|| format!("writing {}", sweep_file.display()))?;
+    {
+        // Two sweeps started at once into one folder: the second waits here, then sees the
+        // first's sweep.toml.
+        let _turn = RunLock::wait_for(out, ".sweep-lock")?;
+        check_same_sweep(sweep, out)?;
+        check_existing(sweep, out)?;
+        let sweep_file = out.join(SWEEP_FILE);
+        crate::util::fsutil::write_atomic(&sweep_file, sweep.to_toml(file).as_bytes())
+            .with_context(|| format!("writing {}", sweep_file.display()))?;
+    }
     let mut outcome = Outcome::default();
     if opts.stack.stacks(opts.device) {
         run_stacked(sweep, opts, &mut outcome)?;
-        write_summary(sweep, out)?;
+        write_summary(sweep, out, &outcome.failed_here())?;
         return Ok(outcome);
     }
     // This shard's points first, then the rest (points left behind, or not yet started).
@@ -137,7 +198,7 @@ pub fn run(sweep: &Sweep, file: &SweepFile, opts: &SweepRun) -> Result<Outcome> 
             done => outcome.record(point, &dir, done),
         }
     }
-    write_summary(sweep, out)?;
+    write_summary(sweep, out, &outcome.failed_here())?;
     Ok(outcome)
 }
 
@@ -250,7 +311,12 @@ fn train_stack(
                 .map(|i| g.iter().position(|j| j == i).expect("a group's point") as i64)
                 .collect(),
         };
-        match job::train_group(&jobs, Some(&stacking)) {
+        let lower = format!(
+            "lower --stack-max (it is {}) or the batch size (it is {})",
+            opts.stack_max, points[0].config.train.batch_size
+        );
+        let while_ = format!("while training {} stacked points", points.len());
+        match guard(&while_, &lower, || job::train_group(&jobs, Some(&stacking))) {
             Ok(done) => {
                 for (j, (p, job)) in points.iter().zip(&jobs).enumerate() {
                     finish_point(p, &job.run, opts, outcome, Some((&done, j)));
@@ -332,7 +398,12 @@ fn train_point(point: &Point, dir: &Path, opts: &SweepRun) -> Result<()> {
     let _ = std::fs::remove_file(dir.join(FAILED_FILE));
     let job = point_job(point, dir, opts);
     let done = if epochs_done(dir) < point.config.train.epochs {
-        Some(job::train(&job)?)
+        let lower = format!(
+            "lower the point's batch size (it is {})",
+            point.config.train.batch_size
+        );
+        let while_ = format!("while training {}", dir.display());
+        Some(guard(&while_, &lower, || job::train(&job))?)
     } else {
         None
     };

@@ -47,6 +47,9 @@ pub enum SpecError {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SweepFile {
+    /// The sweep file a sweep folder's sweep.toml was written from (vae-tch writes it there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
     /// A preset or a run's config.toml: relative to the sweep file's folder, else to the current
     /// folder.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -94,6 +97,11 @@ impl Sweep {
         let base = toml::Value::try_from(&self.base).expect("RunConfig is TOML");
         let table = |name: &str| base.get(name).and_then(|v| v.as_table()).cloned();
         let ran = SweepFile {
+            from: Some(
+                file.from
+                    .clone()
+                    .unwrap_or_else(|| self.path.display().to_string()),
+            ),
             base: None,
             model: table("model"),
             optim: table("optim"),
@@ -118,15 +126,18 @@ pub fn value_text(v: &Value) -> String {
     }
 }
 
-/// A value as a folder name part: numbers and strings as written, arrays joined with 'x'.
+/// A value as a folder name part: numbers by their value (`1000.0` is `1000`, the same number),
+/// strings as written (letters of any script kept; `/` and other signs become `_`), arrays joined
+/// with 'x'.
 fn value_name(v: &Value) -> String {
     let raw = match v {
         Value::Array(a) => a.iter().map(value_name).collect::<Vec<_>>().join("x"),
+        Value::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
         other => value_text(other),
     };
     raw.chars()
         .map(|c| {
-            if c.is_ascii_alphanumeric() || "._+-".contains(c) {
+            if c.is_alphanumeric() || "._+-".contains(c) {
                 c
             } else {
                 '_'
@@ -134,6 +145,35 @@ fn value_name(v: &Value) -> String {
         })
         .collect()
 }
+
+/// Point folder names longer than this (bytes) are cut, with a hash of the whole name after
+/// the cut: file systems refuse names past 255 bytes.
+const MAX_NAME: usize = 120;
+
+/// A name that is safe as one folder: never `.` or `..`, at most `MAX_NAME` bytes.
+fn folder_name(name: String) -> String {
+    let name = if name.chars().all(|c| c == '.') {
+        format!("_{name}")
+    } else {
+        name
+    };
+    if name.len() <= MAX_NAME {
+        return name;
+    }
+    let mut cut = MAX_NAME - 17;
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!(
+        "{}-{:016x}",
+        &name[..cut],
+        xxhash_rust::xxh3::xxh3_64(name.as_bytes())
+    )
+}
+
+/// Bytes one resolved point takes in memory, about (its config, values and name), for refusing
+/// a sweep that cannot fit before its points are made.
+const POINT_BYTES: u64 = 4096;
 
 /// `r_loss_factor=100,latent_dim=2,seed=1`: each key's last part (the whole key where two keys
 /// share one), `=`, its value.
@@ -171,11 +211,16 @@ pub fn load(
 
 /// Reads `<dir>/sweep.toml` back (as `sweep run` wrote it).
 pub fn load_ran(dir: &Path) -> Result<Sweep, SpecError> {
+    Ok(load_ran_file(dir)?.0)
+}
+
+/// The same, with the file as written (its `from`: the sweep file it ran).
+pub fn load_ran_file(dir: &Path) -> Result<(Sweep, SweepFile), SpecError> {
     let path = dir.join(SWEEP_FILE);
     if !path.is_file() {
         return Err(SpecError::NotASweep(dir.to_path_buf()));
     }
-    Ok(load(&path, &Overrides::default(), true)?.0)
+    load(&path, &Overrides::default(), true)
 }
 
 /// The base config's file, relative to the sweep file's folder first.
@@ -261,6 +306,14 @@ fn resolve(
         axes.push((k.clone(), vals.clone()));
     }
     let total = combos.saturating_add(file.points.len());
+    for (n, p) in file.points.iter().enumerate() {
+        if p.is_empty() {
+            return Err(bad(
+                format!("[[points]] number {}", n + 1),
+                "an empty point: give it at least one \"table.key\" = value".into(),
+            ));
+        }
+    }
     if total == 0 {
         return Err(bad(
             "the sweep".into(),
@@ -272,6 +325,20 @@ fn resolve(
             "the sweep".into(),
             format!("{total} points, more than {MAX_POINTS}: pass --force to train them all"),
         ));
+    }
+    // Refused before any point is made when they cannot fit (10^12 points asked for 24 TB).
+    let need = (total as u64).saturating_mul(POINT_BYTES);
+    if let Some((left, source)) = crate::util::memory::available() {
+        if need > left / 2 {
+            return Err(bad(
+                "the sweep".into(),
+                format!(
+                    "{total} points take about {} to hold, more than half of the {} left under {source}; split the sweep into several files",
+                    crate::util::memory::human(need),
+                    crate::util::memory::human(left)
+                ),
+            ));
+        }
     }
     // The cartesian product, the first axis varying slowest.
     let mut value_sets: Vec<Vec<(String, Value)>> = Vec::with_capacity(total);
@@ -300,6 +367,8 @@ fn resolve(
     let mut flagged = base.clone();
     overrides.apply(&mut flagged);
     let mut points: Vec<Point> = Vec::with_capacity(value_sets.len());
+    // Folder name -> the point that has it: a clash is found in one look, and named.
+    let mut names: std::collections::HashMap<String, String> = Default::default();
     for values in value_sets {
         let mut v = Value::try_from(&base).expect("RunConfig is TOML");
         for (k, val) in &values {
@@ -322,11 +391,18 @@ fn resolve(
         config
             .validate()
             .map_err(|e| bad(format!("the point {what}"), e.to_string()))?;
-        let name = point_name(&values, &keys);
-        if points.iter().any(|p| p.name == name) {
+        let name = folder_name(point_name(&values, &keys));
+        if let Some(first) = names.insert(name.clone(), what.clone()) {
+            let same = if first == what {
+                "it appears twice".to_string()
+            } else {
+                format!("so does the point {first}")
+            };
             return Err(bad(
                 format!("the point {what}"),
-                format!("{name} appears twice"),
+                format!(
+                    "its folder would be points/{name}, and {same} (values that are the same number, or that differ only in signs a folder name cannot hold)"
+                ),
             ));
         }
         points.push(Point {

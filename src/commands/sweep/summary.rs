@@ -1,10 +1,14 @@
 //! `<sweep>/summary.csv`: one row per point (its values, status, epochs, last losses, nats from
-//! eval.json, seconds), always regenerated from the point folders as they are now.
+//! eval.json, a note, seconds), always regenerated from the point folders as they are now. A
+//! failed point says why in its note (its FAILED file, or this process's own record of the
+//! failure where the file could not be written); a point whose metrics.csv cannot be read, or
+//! that trained more epochs than the sweep now asks, says so.
+use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use super::points::{epochs_done, point_dir, status, Status};
+use super::points::{epochs_done, point_dir, status, Status, FAILED_FILE};
 use super::spec::{value_text, Sweep};
 use crate::finish::EVAL_FILE;
 use crate::run::checkpoint::METRICS_FILE;
@@ -24,31 +28,65 @@ pub struct Row {
     pub last: Option<metrics::EpochRow>,
     /// Seconds over all epochs (metrics.csv).
     pub seconds: f64,
-    /// The negative ELBO and the IWAE bound in nats per image (eval.json), when written.
+    /// The negative ELBO and the IWAE bound in nats per image (eval.json, of the point's last
+    /// epoch), when written.
     pub neg_elbo_nats: Option<f64>,
     pub iwae_nll_nats: Option<f64>,
+    /// Why a point failed, or what else its numbers need said.
+    pub note: String,
 }
 
-/// (negative ELBO, IWAE bound) of a point's eval.json.
-fn read_eval(dir: &Path) -> (Option<f64>, Option<f64>) {
+/// (negative ELBO, IWAE bound) of a point's eval.json, when it is of epoch `epoch`.
+fn read_eval(dir: &Path, epoch: usize) -> (Option<f64>, Option<f64>) {
     let Some(v) = std::fs::read(dir.join(EVAL_FILE))
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .filter(|v| v["epoch"].as_u64() == Some(epoch as u64))
     else {
         return (None, None);
     };
     (v["neg_elbo_nats"].as_f64(), v["iwae_nll_nats"].as_f64())
 }
 
-/// The sweep's rows, read from the point folders as they are now.
-pub fn rows(sweep: &Sweep, out: &Path) -> Vec<Row> {
+/// The first line of a point's FAILED file.
+fn failure(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join(FAILED_FILE)).ok()?;
+    Some(text.lines().next().unwrap_or("").to_string())
+}
+
+/// The sweep's rows, read from the point folders as they are now; `failed_here` (point ->
+/// error) are the points this process saw fail, shown failed even where their FAILED file
+/// could not be written.
+pub fn rows(sweep: &Sweep, out: &Path, failed_here: &HashMap<String, String>) -> Vec<Row> {
     sweep
         .points
         .iter()
         .map(|p| {
             let dir = point_dir(out, p);
-            let history = metrics::read(&dir.join(METRICS_FILE)).unwrap_or_default();
-            let (neg_elbo_nats, iwae_nll_nats) = read_eval(&dir);
+            let (history, unreadable) = match metrics::read(&dir.join(METRICS_FILE)) {
+                Ok(rows) => (rows, None),
+                Err(_) if !dir.join(METRICS_FILE).exists() => (Vec::new(), None),
+                Err(e) => (Vec::new(), Some(format!("{METRICS_FILE} unreadable: {e}"))),
+            };
+            let done = epochs_done(&dir);
+            let (neg_elbo_nats, iwae_nll_nats) = read_eval(&dir, done);
+            let mut status = status(&dir, p.config.train.epochs);
+            let here = failed_here
+                .get(&p.name)
+                .map(|m| m.lines().next().unwrap_or("").to_string());
+            if here.is_some() {
+                status = Status::Failed;
+            }
+            let note = match (status, here, unreadable) {
+                (Status::Failed, Some(why), _) => why,
+                (Status::Failed, None, _) => failure(&dir).unwrap_or_default(),
+                (_, _, Some(why)) => why,
+                _ if done > p.config.train.epochs => format!(
+                    "trained {done} epochs, more than the {} the sweep now asks",
+                    p.config.train.epochs
+                ),
+                _ => String::new(),
+            };
             Row {
                 name: p.name.clone(),
                 values: sweep
@@ -61,20 +99,26 @@ pub fn rows(sweep: &Sweep, out: &Path) -> Vec<Row> {
                             .map_or(String::new(), |(_, v)| value_text(v))
                     })
                     .collect(),
-                status: status(&dir, p.config.train.epochs),
-                epochs_done: epochs_done(&dir),
+                status,
+                epochs_done: done,
                 epochs: p.config.train.epochs,
                 last: history.last().copied(),
-                seconds: history.iter().map(|r| r.seconds).sum(),
+                // Never "-0.0": a garbage metrics.csv may hold negative seconds.
+                seconds: history.iter().map(|r| r.seconds.max(0.0)).sum::<f64>() + 0.0,
                 neg_elbo_nats,
                 iwae_nll_nats,
+                note,
             }
         })
         .collect()
 }
 
 /// `<sweep>/summary.csv`: one row per point with its values, status, epochs and final losses.
-pub fn write_summary(sweep: &Sweep, out: &Path) -> Result<()> {
+pub fn write_summary(
+    sweep: &Sweep,
+    out: &Path,
+    failed_here: &HashMap<String, String>,
+) -> Result<()> {
     let path = out.join(SUMMARY_FILE);
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<String> = vec!["point".into()];
@@ -92,12 +136,13 @@ pub fn write_summary(sweep: &Sweep, out: &Path) -> Result<()> {
             "test_kl_loss",
             "neg_elbo_nats",
             "iwae_nll_nats",
+            "note",
             "seconds",
         ]
         .map(String::from),
     );
     w.write_record(&header)?;
-    for r in rows(sweep, out) {
+    for r in rows(sweep, out, failed_here) {
         let mut rec = vec![r.name.clone()];
         rec.extend(r.values.iter().cloned());
         rec.push(r.status.to_string());
@@ -116,6 +161,7 @@ pub fn write_summary(sweep: &Sweep, out: &Path) -> Result<()> {
         ] {
             rec.push(v.map_or(String::new(), |v| format!("{v:.6}")));
         }
+        rec.push(r.note.clone());
         rec.push(format!("{:.2}", r.seconds));
         w.write_record(&rec)?;
     }
