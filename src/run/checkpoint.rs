@@ -259,7 +259,12 @@ pub fn save(
 ) -> Result<(), CheckpointError> {
     let tch_err = |path: &Path| {
         let path = path.to_path_buf();
-        move |cause| CheckpointError::Tch { path, cause }
+        move |cause: tch::TchError| match os_error(&cause.to_string()) {
+            // The safetensors crate reports a failed write as `IoError(Os { code: 27, .. })`:
+            // said as the OS says it ("File too large (os error 27)").
+            Some(io) => CheckpointError::Io { path, cause: io },
+            None => CheckpointError::Tch { path, cause },
+        }
     };
     let dir = run.join(CHECKPOINT_DIR);
     let partial = run.join(format!("{CHECKPOINT_DIR}.partial"));
@@ -292,6 +297,12 @@ pub fn save(
             .map_err(io(f))?;
     }
     crate::util::fsutil::replace_dir(&partial, &dir).map_err(io(&dir))
+}
+
+/// The OS error in a Debug dump such as `IoError(Os { code: 27, kind: FileTooLarge, .. })`.
+fn os_error(text: &str) -> Option<std::io::Error> {
+    let code = text.split("Os { code: ").nth(1)?.split(',').next()?.trim();
+    code.parse().ok().map(std::io::Error::from_raw_os_error)
 }
 
 /// The run's last checkpoint as a state to continue training from (crate::train::models).
