@@ -14,7 +14,7 @@
 # PyTorch at batch 32, 256 and 1024 (bench.json beside it); the sweep's stacked step at K = 1,
 # 4, 16, 64 against K solo steps and PyTorch's vmap ensemble (bench-stack.json), a stacked
 # sweep against the same sweep one point at a time, and the real-noise check
-# (scripts/stack-noise.sh). Every step runs under a timeout
+# (scripts/stack-noise.sh); serve's decode latency on CUDA. Every step runs under a timeout
 # and the report says how each ended; a failing step does not stop the others.
 #
 #   scripts/gpu-check.sh --faces        # the faces model's part instead (issue 18), same budget:
@@ -245,6 +245,11 @@ for form in on off on-stream; do
     | awk -F, -v f="$form" '{ printf "| %s | %s | %.3f | %.3f | %.2f |\n", f, $1, $2, $5, $8 }' >> "$report"
 done
 grep -h "^step_form" "$work"/graph-*/config.toml 2>/dev/null | sed 's/^/- recorded: /' >> "$report"
+
+say ""
+say "## vae-tch serve --device cuda: decode latency (scripts/serve-load.py, the graph-on run)"
+step serve-cuda 40 "$py" scripts/serve-load.py "$work/graph-on" --device cuda --seconds 5 --binary "$bin"
+sed -n '/^clients/,$p' "$out/logs/serve-cuda.log" | sed 's/^/    /' >> "$report"
 
 say ""
 say "## Benchmark (scripts/bench.sh; ms/step, alternating repeats)"

@@ -3,7 +3,9 @@
 #  1. .venv with the pinned torch wheel (libtorch for tch) and the Python test packages;
 #  2. .cargo/config.toml [env] so that cargo finds that libtorch with nothing exported;
 #  3. the release binary and the default data set (MNIST) in data/mnist (VAE_TCH_SKIP_DATA=1
-#     skips the data, as the Dockerfile does).
+#     skips the data, as the Dockerfile does);
+#  4. Debian's chromium for the browser test of `vae-tch serve` (tests/python/test_serve_browser.py
+#     drives it with Playwright), where this is root with apt-get; the test skips without it.
 # VAE_TCH_BUILD_ONLY=1 installs only what the build needs (torch and the CUDA headers), not the
 # Python test packages: the Dockerfile's build stage.
 # Works as root on a fresh Debian machine that reaches only the package registries; every network
@@ -13,7 +15,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 TORCH_VERSION=2.11.0          # tch 0.24 is built for exactly this libtorch: change both together
-PY_PACKAGES=(numpy pytest safetensors keras h5py onnx onnxruntime onnxscript tensorboard)
+PY_PACKAGES=(numpy pytest safetensors keras h5py onnx onnxruntime onnxscript tensorboard playwright)
 # The CUDA runtime headers' crt/ folder, which the wheel's own nvidia-cuda-runtime lacks: the
 # CUDA-graph shim (csrc/cuda_graph.cpp) includes cuda_runtime_api.h, which includes it.
 CUDA_CRT=nvidia-cuda-crt==13.0.88
@@ -91,4 +93,15 @@ if [ -z "${VAE_TCH_SKIP_DATA:-}" ] && [ ! -f data/mnist/SOURCE ]; then
   say "fetching the default data set (MNIST) into data/mnist"
   target/release/vae-tch data fetch mnist --dir data/mnist \
     || say "warning: no MNIST data yet; 'vae-tch data fetch mnist' says why (tests do not need it)"
+fi
+
+# --- 4. a browser for the serve page's test ------------------------------------------------
+if [ -z "${VAE_TCH_BUILD_ONLY:-}" ] && [ -z "${VAE_TCH_SKIP_BROWSER:-}" ] && [ ! -x /usr/bin/chromium ]; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    say "installing Debian's chromium (the browser test of vae-tch serve)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq --no-install-recommends chromium >/dev/null) \
+      || say "warning: apt-get could not install chromium; the browser test will skip"
+  else
+    say "no /usr/bin/chromium (install Debian's chromium as root): the browser test will skip"
+  fi
 fi

@@ -12,10 +12,12 @@
 //!   stopping, lock, data identity, and the job that trains a run folder (or a group of them
 //!   as one stack);
 //! - `eval`: what a trained model is worth (negative ELBO, IWAE bound, active units);
+//! - `analysis`: the book's faces analysis (attribute vectors and the points of its figures);
 //! - `plot`: the figures;
 //! - `interop`: exports (TorchScript, safetensors, the model card) and Keras import;
 //! - `finish`: what a trained run gets after its last epoch (figures, eval.json, the export),
 //!   for `train` and every sweep point alike;
+//! - `serve`: `vae-tch serve`'s server: the page, the JSON API, the thread that owns the models;
 //! - `commands`: the top floor, one module per command (`sweep` among them), each taking a
 //!   typed request that the binary's flags become (src/cli/).
 pub mod util;
@@ -32,10 +34,14 @@ pub mod run;
 
 pub mod eval;
 
+pub mod analysis;
+
 pub mod plot;
 
 pub mod interop;
 
 pub mod finish;
+
+pub mod serve;
 
 pub mod commands;

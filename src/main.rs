@@ -73,8 +73,13 @@ fn run(command: Command) -> anyhow::Result<String> {
         Command::Reconstruct(a) => figure(a.request()),
         Command::Sample(a) => figure(a.request()),
         Command::Interpolate(a) => figure(a.request()),
+        Command::Attributes(a) => commands::attributes::run(&a.request()),
+        Command::Arithmetic(a) => figure(a.request()),
+        Command::Morph(a) => figure(a.request()),
+        Command::LatentHist(a) => figure(a.request()),
         Command::Eval(a) => commands::eval::run(&a.request()),
         Command::Bench(a) => commands::bench::run(&a.request(), |line| println!("{line}")),
+        Command::Serve(a) => commands::serve::run(&a.request(), |line| println!("{line}")),
         Command::Info => Ok(commands::info::report()),
         Command::Data {
             command: DataCommand::Fetch(a),

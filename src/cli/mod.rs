@@ -3,16 +3,20 @@
 //! request (crate::commands); the library never sees clap. A bad flag value or combination is
 //! a usage error: clap's message naming the flag, exit 2.
 mod args;
+mod faces;
 mod figures;
+mod serve;
 mod sweep;
 mod tools;
 mod train;
 
 use clap::{Parser, Subcommand};
 
+pub use faces::{ArithmeticArgs, AttributesArgs, LatentHistArgs, MorphArgs};
 pub use figures::{
     InterpolateArgs, LatentPlotArgs, ManifoldArgs, PlotLossArgs, ReconstructArgs, SampleArgs,
 };
+pub use serve::ServeArgs;
 pub use sweep::SweepCommand;
 pub use tools::{BenchArgs, DataCommand, EvalArgs, ExportArgs, ImportKerasArgs, SummaryArgs};
 pub use train::TrainArgs;
@@ -63,10 +67,25 @@ pub enum Command {
     /// Decodes along the line between two test images' latent means
     /// [default: <run>/interpolate-<from>-<to>.png].
     Interpolate(InterpolateArgs),
+    /// The faces chapter: a vector in the latent space per attribute (CelebA's table, or the
+    /// classes one-vs-rest), by the book's rule [default: <run>/attributes.safetensors].
+    Attributes(AttributesArgs),
+    /// Face arithmetic: test faces without an attribute, then decodes of z + factor x its
+    /// vector [default: <run>/arithmetic-<attribute>.png].
+    Arithmetic(ArithmeticArgs),
+    /// Morphing: decodes between two images' latent points, the images at the ends
+    /// [default: <run>/morph-<from>-<to>.png].
+    Morph(MorphArgs),
+    /// Histograms of the first latent dimensions over test images, each under the N(0, 1)
+    /// density [default: <run>/latent-hist.png].
+    LatentHist(LatentHistArgs),
     /// What a trained model is worth, in nats: the negative ELBO, the importance-weighted
     /// (IWAE) bound on the negative log-likelihood, reconstruction MSE and PSNR, KL per latent
     /// dimension and the active units; comparable across r_loss_factor values.
     Eval(EvalArgs),
+    /// Explore a run or a sweep in the browser: a local web server with one page (scatter,
+    /// sliders, attributes, morphing) and a JSON API; prints the URL.
+    Serve(ServeArgs),
     /// Time the training step (ms/step) for each step form and batch size, in-process
     /// (scripts/bench.sh compares it with PyTorch in the same run).
     Bench(BenchArgs),

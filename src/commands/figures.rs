@@ -1,5 +1,6 @@
 //! The figure commands (`plot-loss`, `latent-plot`, `manifold`, `reconstruct`, `sample`,
-//! `interpolate`): each draws one figure of a run (crate::plot::run) and prints its path.
+//! `interpolate`, and the faces chapter's `arithmetic`, `morph`, `latent-hist`): each draws one
+//! figure of a run (crate::plot::run, crate::plot::run_faces) and prints its path.
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -8,6 +9,7 @@ use tch::Device;
 use crate::data::SplitName;
 use crate::plot::grids::Spacing;
 use crate::plot::run as figures;
+use crate::plot::run_faces::{self, Encoding, Output};
 use crate::plot::Format;
 use crate::run::checkpoint::Pick;
 use crate::run::data::RunData;
@@ -52,6 +54,34 @@ pub enum Figure {
         to: usize,
         steps: usize,
     },
+    /// Test faces without `attribute`, then decodes of z + factor * its vector.
+    Arithmetic {
+        attribute: String,
+        images: usize,
+        factors: Vec<f64>,
+        indices: Option<Vec<usize>>,
+        labels: Option<PathBuf>,
+        encoding: Encoding,
+        format: Format,
+        bare: bool,
+    },
+    /// Two images (test indices or file names) and the decodes between their z.
+    Morph {
+        from: String,
+        to: String,
+        steps: usize,
+        slerp: bool,
+        encoding: Encoding,
+        format: Format,
+        bare: bool,
+    },
+    /// Histograms of the first `dims` latent dimensions over `images` test images.
+    LatentHist {
+        dims: Option<usize>,
+        images: usize,
+        encoding: Encoding,
+        format: Format,
+    },
 }
 
 /// Draws `figure` of `src`; returns the path written.
@@ -64,7 +94,11 @@ pub fn run(src: &FigureSource, figure: &Figure) -> Result<String> {
     };
     let out = src.out.as_deref();
     let while_ = format!("while drawing a figure of {}", src.run.display());
-    let lower = "lower --n or --limit";
+    let lower = match figure {
+        Figure::Arithmetic { .. } | Figure::LatentHist { .. } => "lower --images",
+        Figure::Morph { .. } => "lower --steps",
+        _ => "lower --n or --limit",
+    };
     let path = crate::util::torch_failure::guard(&while_, lower, || draw(&data, figure, out))?;
     Ok(format!("{}\n", path.display()))
 }
@@ -88,5 +122,56 @@ fn draw(
         Figure::Interpolate { from, to, steps } => {
             figures::interpolate(data, from, to, steps, out)?
         }
+        Figure::Arithmetic {
+            ref attribute,
+            images,
+            ref factors,
+            ref indices,
+            ref labels,
+            encoding,
+            format,
+            bare,
+        } => run_faces::arithmetic(
+            data,
+            attribute,
+            images,
+            factors,
+            indices.as_deref(),
+            labels.as_deref(),
+            encoding,
+            Output { out, format, bare },
+        )?,
+        Figure::Morph {
+            ref from,
+            ref to,
+            steps,
+            slerp,
+            encoding,
+            format,
+            bare,
+        } => run_faces::morph(
+            data,
+            (from, to),
+            steps,
+            slerp,
+            encoding,
+            Output { out, format, bare },
+        )?,
+        Figure::LatentHist {
+            dims,
+            images,
+            encoding,
+            format,
+        } => run_faces::latent_hist(
+            data,
+            dims,
+            images,
+            encoding,
+            Output {
+                out,
+                format,
+                bare: false,
+            },
+        )?,
     })
 }

@@ -2,6 +2,7 @@
 //! one in src/cli/) and returning what goes to stdout; progress and warnings go to stderr. No
 //! command imports another: what two share sits a floor below (`crate::finish`,
 //! `crate::run::job`, `crate::eval`).
+pub mod attributes;
 pub mod bench;
 pub mod ending;
 pub mod eval;
@@ -10,6 +11,7 @@ pub mod fetch;
 pub mod figures;
 pub mod import_keras;
 pub mod info;
+pub mod serve;
 pub mod summary;
 pub mod sweep;
 pub mod train;

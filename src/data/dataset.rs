@@ -66,6 +66,8 @@ pub struct Split {
     pub labels: Tensor,
     /// The memory map the images live in (image folders' caches), kept alive with them.
     pub backing: Option<std::sync::Arc<memmap2::Mmap>>,
+    /// Each image's file, relative to the data folder (image folders; empty for IDX files).
+    pub names: Vec<String>,
 }
 
 impl Split {
@@ -87,10 +89,16 @@ impl Split {
 
     /// Examples `start..start + len` (views, no copy).
     pub fn narrow(&self, start: i64, len: i64) -> Split {
+        let names = if self.names.is_empty() {
+            Vec::new()
+        } else {
+            self.names[start as usize..(start + len) as usize].to_vec()
+        };
         Split {
             images: self.images.narrow(0, start, len),
             labels: self.labels.narrow(0, start, len),
             backing: self.backing.clone(),
+            names,
         }
     }
 

@@ -6,6 +6,7 @@ pub mod dataset;
 pub mod fetch;
 pub mod folder;
 pub mod idx;
+pub mod labels;
 pub mod offline;
 pub mod prefetch;
 pub mod source;
@@ -232,6 +233,7 @@ pub fn load_split_first(
         images: Tensor::from_slice(&im.data).view([n, 1, ROWS as i64, COLS as i64]),
         labels: Tensor::from_slice(&lb.data).to_kind(Kind::Int64),
         backing: None,
+        names: Vec::new(),
     })
 }
 

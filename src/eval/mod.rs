@@ -89,10 +89,9 @@ pub fn evaluate_model(
     samples: Samples,
     device: Device,
 ) -> Report {
-    let mut fast = model.copy_to(device);
-    fast.vae.set_layout(crate::train::layout_for(device, false));
+    let fast = crate::train::inference::Inference::new(model, device);
     let r = model.config.train.r_loss_factor;
-    evaluate(&fast.vae, images, r, k, samples, device)
+    evaluate(&fast.model.vae, images, r, k, samples, device)
 }
 
 /// Sums over images, in f64 on the device.

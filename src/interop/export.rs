@@ -186,7 +186,7 @@ fn write_all(
         ),
         ("config".to_string(), model_json),
     ]);
-    crate::interop::safetensors_io::write(&named, metadata, &weights).map_err(|cause| {
+    crate::util::safetensors_io::write(&named, metadata, &weights).map_err(|cause| {
         ExportError::Write {
             path: weights.clone(),
             cause,

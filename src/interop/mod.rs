@@ -3,6 +3,5 @@
 pub mod export;
 pub mod keras_import;
 pub mod model_card;
-pub mod safetensors_io;
 pub mod script;
 pub mod torchscript;

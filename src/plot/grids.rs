@@ -56,10 +56,12 @@ impl Figure for ImageGridFigure {
             .margin(10)
             .x_label_area_size(if self.x.is_some() { 50 } else { 0 })
             .y_label_area_size(if self.y.is_some() { 70 } else { 0 })
-            // One segment a cell: labels fall on cell centres (SegmentValue::CenterOf).
+            // One segment a cell: labels fall on cell centres (SegmentValue::CenterOf). An
+            // integer range holds its end, so 0..n - 1 is n segments (0..n was n + 1, and the
+            // labels drifted left of their cells).
             .build_cartesian_2d(
-                (0..cols as i32).into_segmented(),
-                (0..rows as i32).into_segmented(),
+                (0..cols as i32 - 1).into_segmented(),
+                (0..rows as i32 - 1).into_segmented(),
             )
             .map_err(e)?;
         blit(chart.plotting_area(), &self.image)?;

@@ -2,11 +2,13 @@
 //! (`latent`), and image grids with titles and axes (`grids`: manifold, reconstructions, samples,
 //! interpolation). Text uses the bundled DejaVu Sans (assets/fonts, Bitstream Vera license)
 //! through plotters' ab_glyph backend, so figures render on machines with no fonts at all.
+pub mod faces;
 pub mod grids;
 pub mod latent;
 pub mod loss;
 pub mod panels;
 pub mod run;
+pub mod run_faces;
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -133,8 +135,10 @@ impl From<std::io::Error> for PlotError {
     }
 }
 
-/// Stretches a grey image over `area`'s plotting rectangle (nearest pixel), so that a grid of
-/// decoded images fills a chart whose axes give their coordinates.
+/// Stretches an image over `area`'s plotting rectangle (nearest pixel), so that a grid of
+/// decoded images fills a chart whose axes give their coordinates. Drawn as one bitmap: a PNG's
+/// pixels, or in an SVG one embedded PNG (plotters-svg's `bitmap_encoder`), not a rectangle a
+/// pixel.
 pub fn blit<DB: DrawingBackend, CT: plotters::coord::CoordTranslate>(
     area: &DrawingArea<DB, CT>,
     img: &RgbImage,
@@ -145,18 +149,20 @@ pub fn blit<DB: DrawingBackend, CT: plotters::coord::CoordTranslate>(
         (yr.end - yr.start).max(1) as u32,
     );
     let (iw, ih) = img.dimensions();
-    let root = area.strip_coord_spec();
+    let mut buf = Vec::with_capacity((w * h * 3) as usize);
     for y in 0..h {
         let sy = (y * ih / h).min(ih - 1);
         for x in 0..w {
             let sx = (x * iw / w).min(iw - 1);
-            let [r, g, b] = img.get_pixel(sx, sy).0;
-            // strip_coord_spec keeps the area's own origin: draw in its local pixels.
-            root.draw_pixel((x as i32, y as i32), &RGBColor(r, g, b))
-                .map_err(|e| e.to_string())?;
+            buf.extend_from_slice(&img.get_pixel(sx, sy).0);
         }
     }
-    Ok(())
+    let bitmap = BitMapElement::with_owned_buffer((0, 0), (w, h), buf)
+        .ok_or_else(|| "a bitmap of the wrong size".to_string())?;
+    // strip_coord_spec keeps the area's own origin: draw in its local pixels.
+    area.strip_coord_spec()
+        .draw(&bitmap)
+        .map_err(|e| e.to_string())
 }
 
 /// Formats an axis value compactly.

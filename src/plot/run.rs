@@ -14,7 +14,7 @@ use crate::model::Loaded;
 use crate::run::checkpoint::METRICS_FILE;
 use crate::run::data::RunData;
 
-fn out_path(run: &Path, out: Option<&Path>, name: &str, format: Format) -> PathBuf {
+pub fn out_path(run: &Path, out: Option<&Path>, name: &str, format: Format) -> PathBuf {
     out.map(Path::to_path_buf)
         .unwrap_or_else(|| run.join(format!("{name}.{}", format.extension())))
 }
@@ -128,7 +128,8 @@ pub fn manifold(
     Ok(path)
 }
 
-fn check_index(i: usize, split: &Split, flag: &str) -> Result<()> {
+/// Refuses a test index past the split's end, naming the flag.
+pub(super) fn check_index(i: usize, split: &Split, flag: &str) -> Result<()> {
     if i as i64 >= split.len() {
         bail!(
             "{flag} {i}: the test split has {} images (0..{})",

@@ -5,6 +5,7 @@
 //! folder) and asks it whether to go on.
 pub mod bench;
 pub mod cuda_graph;
+pub mod inference;
 pub mod models;
 pub mod optim;
 pub mod precision;

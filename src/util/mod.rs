@@ -7,5 +7,6 @@ pub mod images;
 pub mod interrupt;
 pub mod memory;
 pub mod progress;
+pub mod safetensors_io;
 pub mod shell;
 pub mod torch_failure;

@@ -31,6 +31,9 @@ pub struct Header {
     pub skipped: Vec<(String, String)>,
     /// The first `n_train` images are the training split, the rest the test split.
     pub n_train: usize,
+    /// Each image's file, in the cache's order (to join a table of attributes by file name).
+    #[serde(default)]
+    pub files: Vec<String>,
 }
 
 /// Decodes every entry into the cache file at `path` (via `path.partial`); returns the header.
@@ -77,6 +80,7 @@ pub fn build_cache(
     bar.finish_and_clear();
     // Compact: the decoded images in order, the skipped ones dropped.
     let mut kept = Vec::with_capacity(n);
+    let mut files = Vec::with_capacity(n);
     let mut skipped = Vec::new();
     let mut n_train = 0;
     for (i, (r, e)) in results.iter().zip(entries).enumerate() {
@@ -93,6 +97,7 @@ pub fn build_cache(
                     );
                 }
                 kept.push(e.label);
+                files.push(e.path.display().to_string());
             }
             Err(why) => skipped.push((e.path.display().to_string(), why.clone())),
         }
@@ -105,6 +110,7 @@ pub fn build_cache(
         classes: classes.to_vec(),
         skipped,
         n_train,
+        files,
     };
     let json = serde_json::to_vec(&header).expect("the header serializes");
     let pixels_end = (PREFIX + kept.len() * img_len) as u64;
@@ -188,6 +194,9 @@ pub fn open_cache(
         serde_json::from_slice(&map[json_at..]).map_err(|e| format!("header: {e}"))?;
     if header.key != key || header.shape != shape {
         return Err("made for other files or another size".into());
+    }
+    if header.files.len() != n {
+        return Err("made by an older vae-tch (no list of its files)".into());
     }
     Ok((map, header, n))
 }

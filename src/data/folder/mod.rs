@@ -126,10 +126,23 @@ pub fn load(dir: &Path, opts: &FolderOptions) -> Result<Dataset, DataError> {
         .collect();
     let labels = Tensor::from_slice(&labels);
     // Both splits are views into the mapping (the file holds the training images first).
+    // Each image's file relative to the folder (the cache holds the full paths it read).
+    let names: Vec<String> = header
+        .files
+        .iter()
+        .map(|f| {
+            let p = Path::new(f);
+            p.strip_prefix(dir)
+                .unwrap_or(p)
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
     let part = |start: usize, len: usize| Split {
         images: images.narrow(0, start as i64, len as i64),
         labels: labels.narrow(0, start as i64, len as i64),
         backing: Some(map.clone()),
+        names: names[start..start + len].to_vec(),
     };
     let n_train = header.n_train.min(n);
     Ok(Dataset {

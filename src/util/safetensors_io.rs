@@ -61,3 +61,23 @@ pub fn write(
     safetensors::tensor::serialize_to_file(views, &Some(metadata), path)
         .map_err(|e| TchError::FileFormat(format!("{}: {e}", path.display())))
 }
+
+/// A safetensors file's tensors by name (on the CPU) and its `__metadata__`.
+pub type Contents = (Vec<(String, Tensor)>, HashMap<String, String>);
+
+/// The tensors of a safetensors file (on the CPU) and its `__metadata__`.
+pub fn read(path: &Path) -> Result<Contents, TchError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| TchError::FileFormat(format!("{}: {e}", path.display())))?;
+    let bad =
+        |e: safetensors::SafeTensorError| TchError::FileFormat(format!("{}: {e}", path.display()));
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(bad)?;
+    let metadata = meta.metadata().clone().unwrap_or_default();
+    let file = safetensors::SafeTensors::deserialize(&bytes).map_err(bad)?;
+    let tensors = file
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| Ok((name, Tensor::try_from(view)?)))
+        .collect::<Result<Vec<_>, TchError>>()?;
+    Ok((tensors, metadata))
+}
