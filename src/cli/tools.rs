@@ -171,6 +171,11 @@ pub struct ExportArgs {
     /// Export the checkpoint of the lowest test loss (`<run>/best/`).
     #[command(flatten)]
     pub best: BestFlag,
+    /// Also write the book's run-folder layout for Keras into <out>/keras/: params.pkl and
+    /// weights/weights.h5 (Keras 2's HDF5 weights), which the book's
+    /// `load_model(VariationalAutoencoder, folder)` loads.
+    #[arg(long)]
+    pub keras: bool,
 }
 
 impl ExportArgs {
@@ -180,6 +185,7 @@ impl ExportArgs {
             out: self.out.clone(),
             device: self.device.device,
             checkpoint: self.best.pick(),
+            keras: self.keras,
         }
     }
 }

@@ -16,6 +16,9 @@ pub struct ExportRequest {
     pub out: Option<PathBuf>,
     pub device: Device,
     pub checkpoint: Pick,
+    /// Also the book's run-folder layout for Keras (`<out>/keras/`: params.pkl and
+    /// weights/weights.h5; crate::interop::keras_export).
+    pub keras: bool,
 }
 
 pub fn run(req: &ExportRequest) -> Result<String> {
@@ -34,6 +37,16 @@ pub fn run(req: &ExportRequest) -> Result<String> {
         )?)
     })
     .with_context(|| format!("exporting {}", req.run.display()))?;
+    let mut written = written;
+    if req.keras {
+        let loaded =
+            crate::run::checkpoint::load_model_from(&req.run, req.checkpoint, Device::Cpu)?;
+        written.extend(crate::interop::keras_export::write(
+            &loaded.config,
+            &loaded.state_dict(),
+            &out.join("keras"),
+        )?);
+    }
     Ok(written
         .iter()
         .map(|p| format!("{}\n", p.display()))
