@@ -175,6 +175,13 @@ pub struct ArithmeticArgs {
     #[arg(long, value_name = "FILE")]
     pub labels: Option<PathBuf>,
     #[command(flatten)]
+    pub out: DecodesArgs,
+}
+
+/// How a figure of decodes (arithmetic, morph) encodes its images and is written.
+#[derive(Debug, Args)]
+pub struct DecodesArgs {
+    #[command(flatten)]
     pub encoding: EncodingArgs,
     #[arg(long, value_enum, default_value_t = Format::Png)]
     pub format: Format,
@@ -183,15 +190,19 @@ pub struct ArithmeticArgs {
     pub bare: bool,
 }
 
-fn bare_is_png(bare: bool, format: Format) {
-    if bare && format != Format::Png {
-        usage("--bare writes a PNG of the images alone; drop --format svg or --bare");
+impl DecodesArgs {
+    /// (encoding, format, bare); `--bare` with `--format svg` is a usage error.
+    fn parts(&self) -> (Encoding, Format, bool) {
+        if self.bare && self.format != Format::Png {
+            usage("--bare writes a PNG of the images alone; drop --format svg or --bare");
+        }
+        (self.encoding.encoding(Z::Mean), self.format, self.bare)
     }
 }
 
 impl ArithmeticArgs {
     pub fn request(&self) -> (FigureSource, Figure) {
-        bare_is_png(self.bare, self.format);
+        let (encoding, format, bare) = self.out.parts();
         if self.indices.is_some() && self.labels.is_some() {
             usage("--indices picks the faces; --labels (to pick faces without the attribute) then has nothing to do");
         }
@@ -201,9 +212,9 @@ impl ArithmeticArgs {
             factors: self.factors.0.clone(),
             indices: self.indices.clone(),
             labels: self.labels.clone(),
-            encoding: self.encoding.encoding(Z::Mean),
-            format: self.format,
-            bare: self.bare,
+            encoding,
+            format,
+            bare,
         };
         (self.fig.source(), fig)
     }
@@ -226,25 +237,20 @@ pub struct MorphArgs {
     #[arg(long)]
     pub slerp: bool,
     #[command(flatten)]
-    pub encoding: EncodingArgs,
-    #[arg(long, value_enum, default_value_t = Format::Png)]
-    pub format: Format,
-    /// Write the images alone (a PNG, one pixel per pixel, 1-pixel gaps): no title or axes.
-    #[arg(long)]
-    pub bare: bool,
+    pub out: DecodesArgs,
 }
 
 impl MorphArgs {
     pub fn request(&self) -> (FigureSource, Figure) {
-        bare_is_png(self.bare, self.format);
+        let (encoding, format, bare) = self.out.parts();
         let fig = Figure::Morph {
             from: self.from.clone(),
             to: self.to.clone(),
             steps: self.steps as usize,
             slerp: self.slerp,
-            encoding: self.encoding.encoding(Z::Mean),
-            format: self.format,
-            bare: self.bare,
+            encoding,
+            format,
+            bare,
         };
         (self.fig.source(), fig)
     }

@@ -53,6 +53,23 @@ pub struct Record {
     pub report: Report,
 }
 
+/// The negative ELBO and the IWAE bound (nats per image) of a run's eval.json, when it is of
+/// epoch `epoch`; an older, unreadable or missing file gives neither. Read leniently (only
+/// these fields), so that a record of an older vae-tch still counts.
+pub fn nats_of(run: &std::path::Path, epoch: usize) -> (Option<f64>, Option<f64>) {
+    #[derive(Deserialize)]
+    struct Nats {
+        epoch: u64,
+        neg_elbo_nats: Option<f64>,
+        iwae_nll_nats: Option<f64>,
+    }
+    std::fs::read(run.join(EVAL_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Nats>(&b).ok())
+        .filter(|n| n.epoch == epoch as u64)
+        .map_or((None, None), |n| (n.neg_elbo_nats, n.iwae_nll_nats))
+}
+
 /// Everything `eval` reports, per image unless named otherwise.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {

@@ -230,36 +230,25 @@ pub fn weights_h5(layers: &[Layer]) -> Result<Vec<u8>, hdf5_pure::Error> {
 
 /// One layer of a Keras 3 `.weights.h5`: its key (`layers/<class>[_k]`, counted per class
 /// within its model), its name and its variables in order.
-struct Keras3Layer {
+struct Keras3Layer<'a> {
     key: String,
     name: String,
-    vars: Vec<Weight>,
+    vars: Vec<&'a Weight>,
 }
 
 /// The Keras 3 `.weights.h5` of the book's VAE as Keras 3 builds it (the encoder's layers in the
 /// top model, a Lambda for z, the decoder nested as a Functional): `layers/<key>/vars/<i>`, each
 /// `vars` group naming its layer, the decoder under `layers/functional/layers/...`, and the top
 /// model's own `vars`. The values are those of `layers` (book_layers), by weight name.
-pub fn keras3_h5(cfg: &RunConfig, layers: &[Layer]) -> Result<Vec<u8>, hdf5_pure::Error> {
-    let mut by_name: HashMap<&str, &Weight> = HashMap::new();
+pub fn keras3_h5<'a>(cfg: &RunConfig, layers: &'a [Layer]) -> Result<Vec<u8>, hdf5_pure::Error> {
+    let mut by_name: HashMap<&str, &'a Weight> = HashMap::new();
     for l in layers {
         for w in &l.weights {
             by_name.insert(w.name.as_str(), w);
         }
     }
-    let vars = |names: &[String]| -> Vec<Weight> {
-        names
-            .iter()
-            .map(|n| {
-                let w = by_name[n.as_str()];
-                Weight {
-                    name: n.clone(),
-                    shape: w.shape.clone(),
-                    data: w.data.clone(),
-                }
-            })
-            .collect()
-    };
+    let vars =
+        |names: &[String]| -> Vec<&Weight> { names.iter().map(|n| by_name[n.as_str()]).collect() };
     let kb = |layer: &str| vec![format!("{layer}/kernel:0"), format!("{layer}/bias:0")];
     let bn = |layer: &str| {
         ["gamma", "beta", "moving_mean", "moving_variance"]
@@ -287,11 +276,12 @@ pub fn keras3_h5(cfg: &RunConfig, layers: &[Layer]) -> Result<Vec<u8>, hdf5_pure
             }
         }
     }
-    let layer = |keys: &mut Keys, class: &'static str, name: &str, v: Vec<Weight>| Keras3Layer {
-        key: keys.key(class),
-        name: name.to_string(),
-        vars: v,
-    };
+    let layer =
+        |keys: &mut Keys, class: &'static str, name: &str, v: Vec<&'a Weight>| Keras3Layer {
+            key: keys.key(class),
+            name: name.to_string(),
+            vars: v,
+        };
     let mut keys = Keys(HashMap::new());
     let mut top = vec![layer(&mut keys, "input_layer", "encoder_input", Vec::new())];
     for i in 0..m.encoder_conv_filters.len() {

@@ -10,7 +10,6 @@ use anyhow::{Context, Result};
 
 use super::points::{epochs_done, point_dir, status, Status, FAILED_FILE};
 use super::spec::{value_text, Sweep};
-use crate::finish::EVAL_FILE;
 use crate::run::checkpoint::METRICS_FILE;
 use crate::run::metrics;
 
@@ -36,18 +35,6 @@ pub struct Row {
     pub note: String,
 }
 
-/// (negative ELBO, IWAE bound) of a point's eval.json, when it is of epoch `epoch`.
-fn read_eval(dir: &Path, epoch: usize) -> (Option<f64>, Option<f64>) {
-    let Some(v) = std::fs::read(dir.join(EVAL_FILE))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .filter(|v| v["epoch"].as_u64() == Some(epoch as u64))
-    else {
-        return (None, None);
-    };
-    (v["neg_elbo_nats"].as_f64(), v["iwae_nll_nats"].as_f64())
-}
-
 /// The first line of a point's FAILED file.
 fn failure(dir: &Path) -> Option<String> {
     let text = std::fs::read_to_string(dir.join(FAILED_FILE)).ok()?;
@@ -69,7 +56,7 @@ pub fn rows(sweep: &Sweep, out: &Path, failed_here: &HashMap<String, String>) ->
                 Err(e) => (Vec::new(), Some(format!("{METRICS_FILE} unreadable: {e}"))),
             };
             let done = epochs_done(&dir);
-            let (neg_elbo_nats, iwae_nll_nats) = read_eval(&dir, done);
+            let (neg_elbo_nats, iwae_nll_nats) = crate::eval::nats_of(&dir, done);
             let mut status = status(&dir, p.config.train.epochs);
             let here = failed_here
                 .get(&p.name)
