@@ -396,11 +396,21 @@ fn a_sweep_folder_serves_each_point_with_its_values_and_nats() {
 }
 
 #[test]
-fn serve_refuses_a_folder_that_is_neither_run_nor_sweep() {
+fn serve_refuses_a_folder_that_is_neither_run_nor_sweep_and_a_missing_best_at_the_start() {
     let tmp = tempfile::tempdir().unwrap();
     let o = common::vae_tch(&["serve", ".", "--port", "0"], tmp.path());
     assert!(!o.status.success());
     assert!(
         common::text(&o).contains("not a vae-tch run folder (no config.toml) nor a sweep folder")
     );
+    // --best on a run without best/: refused at the start, naming it, not at the first request.
+    let run = common::train_tiny_run(tmp.path(), 16, 8, 1, 2);
+    std::fs::remove_dir_all(run.join("best")).unwrap();
+    let o = common::vae_tch(
+        &["serve", run.to_str().unwrap(), "--port", "0", "--best"],
+        tmp.path(),
+    );
+    let t = common::text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("no best checkpoint"), "{t}");
 }

@@ -24,7 +24,7 @@ pub struct ServeRequest {
 
 /// Serves until stopped; `say` is told the URL (stdout) as soon as the server listens.
 pub fn run(req: &ServeRequest, say: impl Fn(&str)) -> Result<String> {
-    let served = served::open(&req.path)?;
+    let served = served::open(&req.path, req.checkpoint)?;
     let local = matches!(req.host.as_str(), "127.0.0.1" | "localhost" | "::1");
     if !local {
         eprintln!(

@@ -31,6 +31,9 @@ use super::worker::{Body, Failure, Reply, Worker};
 
 /// The largest request body: a 200-D z as JSON is about 5 KB.
 pub const MAX_BODY: usize = 64 * 1024;
+/// A body over MAX_BODY is still read up to this size before the 400, so that a client still
+/// sending it gets the answer rather than a reset connection (a longer one is cut off).
+const READ_LIMIT: usize = 1024 * 1024;
 /// The largest latent point a decode takes, in any coordinate (the prior's mass is within 5).
 pub const MAX_COORDINATE: f32 = 1e4;
 
@@ -80,9 +83,11 @@ fn respond(reply: Reply) -> Response {
 
 /// The JSON body of a POST, at most MAX_BODY bytes.
 async fn json_body<T: DeserializeOwned>(body: HttpBody) -> Result<T, Response> {
-    let bytes = to_bytes(body, MAX_BODY)
-        .await
-        .map_err(|_| bad(format!("the request body is over {} KiB", MAX_BODY / 1024)))?;
+    let too_big = || bad(format!("the request body is over {} KiB", MAX_BODY / 1024));
+    let bytes = to_bytes(body, READ_LIMIT).await.map_err(|_| too_big())?;
+    if bytes.len() > MAX_BODY {
+        return Err(too_big());
+    }
     serde_json::from_slice(&bytes)
         .map_err(|e| bad(format!("the body is not the JSON expected: {e}")))
 }

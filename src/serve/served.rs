@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::run::checkpoint::{self, CONFIG_FILE};
+use crate::run::checkpoint::{self, Pick, CONFIG_FILE};
 
 /// `<sweep>/summary.csv`, as `vae-tch sweep run` writes it: `point`, one column per swept key,
 /// then `status` and the results.
@@ -20,7 +20,7 @@ pub enum ServedError {
     Neither { path: PathBuf },
     #[error("{path}: {message}")]
     Summary { path: PathBuf, message: String },
-    #[error("sweep {path}: no point has a checkpoint yet (run `vae-tch sweep run` first)")]
+    #[error("sweep {path}: no point has a checkpoint yet (run `vae-tch sweep run` first), or with --best, a best/ one")]
     NoPoints { path: PathBuf },
     #[error(transparent)]
     Checkpoint(#[from] checkpoint::CheckpointError),
@@ -68,15 +68,17 @@ fn point(name: String, dir: PathBuf, values: Vec<(String, String)>) -> Result<Po
     })
 }
 
-/// The run or sweep at `path`.
-pub fn open(path: &Path) -> Result<Served, ServedError> {
+/// The run or sweep at `path`, with checkpoint `pick` of each model: a run without it is an
+/// error now (not at the page's first request), a sweep point without it is left out.
+pub fn open(path: &Path, pick: Pick) -> Result<Served, ServedError> {
     let shown = path.display().to_string();
     if path.join(CONFIG_FILE).is_file() {
         let name = path
             .file_name()
             .map_or(shown.clone(), |n| n.to_string_lossy().into_owned());
+        checkpoint::dir_of(path, pick)?;
         let mut p = point(name, path.to_path_buf(), Vec::new())?;
-        p.neg_elbo_nats = eval_nats(path, p.epochs_done);
+        p.neg_elbo_nats = crate::eval::nats_of(path, p.epochs_done).0;
         return Ok(Served {
             kind: "run",
             path: shown,
@@ -116,7 +118,11 @@ pub fn open(path: &Path) -> Result<Served, ServedError> {
         let name = record.get(0).unwrap_or("").to_string();
         let dir = path.join(POINTS_DIR).join(&name);
         // A point without a checkpoint (pending, or failed in its first epoch) has no model.
-        if name.is_empty() || name.contains(['/', '\\']) || checkpoint::read_state(&dir).is_err() {
+        if name.is_empty()
+            || name.contains(['/', '\\'])
+            || checkpoint::read_state(&dir).is_err()
+            || checkpoint::dir_of(&dir, pick).is_err()
+        {
             continue;
         }
         let values = keys
@@ -142,14 +148,4 @@ pub fn open(path: &Path) -> Result<Served, ServedError> {
         keys,
         points,
     })
-}
-
-/// The negative ELBO of a run's eval.json, when it is of epoch `epoch`.
-fn eval_nats(run: &Path, epoch: usize) -> Option<f64> {
-    let v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run.join(crate::eval::EVAL_FILE)).ok()?).ok()?;
-    if v["epoch"].as_u64() != Some(epoch as u64) {
-        return None;
-    }
-    v["neg_elbo_nats"].as_f64()
 }
