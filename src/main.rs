@@ -90,5 +90,11 @@ fn run(command: Command) -> anyhow::Result<String> {
         Command::Sweep {
             command: SweepCommand::Report(a),
         } => commands::sweep::report(&a.dir, a.device.device),
+        Command::Sweep {
+            command: SweepCommand::Slurm(a),
+        } => commands::sweep::slurm::run(&a.request()?),
+        Command::Sweep {
+            command: SweepCommand::Status(a),
+        } => commands::sweep::status::run(&a.dir),
     }
 }

@@ -461,3 +461,108 @@ fn a_group_bigger_than_a_stack_is_split_evenly_and_says_so() {
         "{rows:?}"
     );
 }
+
+/// The losses of a metrics.csv, without its seconds (timings differ between runs).
+fn losses(run: &Path) -> Vec<String> {
+    std::fs::read_to_string(run.join("metrics.csv"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let cols: Vec<&str> = l.split(',').collect();
+            cols[..7].join(",")
+        })
+        .collect()
+}
+
+#[test]
+fn the_reports_best_point_reproduces_bit_for_bit_and_the_params_figure_is_drawn() {
+    let tmp = tempfile::tempdir().unwrap();
+    tiny_sweep(tmp.path());
+    let o = vae_tch(
+        &[&RUN[..], &["--out", "b", "--epochs", "2"]].concat(),
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    // The printed table ends with the best point and its command, as report.md has them.
+    let printed = String::from_utf8_lossy(&o.stdout).to_string();
+    let report = std::fs::read_to_string(tmp.path().join("b/report.md")).unwrap();
+    let command = report
+        .split("## Best point")
+        .nth(1)
+        .and_then(|s| s.split("```sh\n").nth(1))
+        .and_then(|s| s.lines().next())
+        .unwrap_or_else(|| panic!("no best point's command in report.md:\n{report}"))
+        .to_string();
+    assert!(printed.contains(&command), "{printed}");
+    assert!(tmp.path().join("b/compare-params.png").is_file());
+    assert!(report.contains("![compare-params.png](compare-params.png)"));
+    // The best point is the one of lowest -ELBO among the points' eval.json.
+    let mut csv = csv::Reader::from_path(tmp.path().join("b/summary.csv")).unwrap();
+    let col = csv
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "neg_elbo_nats")
+        .unwrap();
+    let (best, _) = csv
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[0].to_string(), r[col].parse::<f64>().unwrap())
+        })
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap();
+    assert!(
+        command.contains(&format!("b/points/{best}/config.toml")),
+        "{command}"
+    );
+    // Its command, as pasted (vae-tch is the binary), trains the same losses bit for bit.
+    assert!(!command.contains('\''), "{command}");
+    let words: Vec<&str> = command.split_whitespace().collect();
+    assert_eq!(words[..2], ["vae-tch", "train"]);
+    let o = Command::new(env!("CARGO_BIN_EXE_vae-tch"))
+        .args(&words[1..])
+        .arg("--quiet")
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let again = tmp.path().join(format!("runs/best-{best}"));
+    let point = tmp.path().join(format!("b/points/{best}"));
+    assert_eq!(losses(&again), losses(&point));
+    assert_eq!(losses(&again).len(), 3);
+}
+
+#[test]
+fn sweep_status_tells_done_running_and_pending_points() {
+    let tmp = tempfile::tempdir().unwrap();
+    tiny_sweep(tmp.path());
+    let o = vae_tch(
+        &[&RUN[..], &["--out", "st", "--epochs", "1"]].concat(),
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    // Asked for 3 epochs now: one point held by a trainer (this test holds its lock), the
+    // others pending.
+    let (sweep, _) = spec::load(&tmp.path().join("s.toml"), &Overrides::default(), false).unwrap();
+    let held = tmp.path().join("st/points").join(&sweep.points[0].name);
+    let text_of = |o: std::process::Output| String::from_utf8_lossy(&o.stdout).to_string();
+    let done = text_of(vae_tch(&["sweep", "status", "st"], tmp.path()));
+    assert!(done.contains("4 points: 4 done, 0 running"), "{done}");
+    assert!(done.contains("nothing left to train"), "{done}");
+    let toml = tmp.path().join("st/sweep.toml");
+    let more = std::fs::read_to_string(&toml)
+        .unwrap()
+        .replace("epochs = 1", "epochs = 3");
+    std::fs::write(&toml, more).unwrap();
+    let _lock = vae_tch::run::lock::RunLock::acquire(&held).unwrap();
+    let now = text_of(vae_tch(&["sweep", "status", "st"], tmp.path()));
+    assert!(
+        now.contains("4 points: 0 done, 1 running, 3 pending, 0 failed"),
+        "{now}"
+    );
+    assert!(
+        now.contains(" left at the running points' speed (1 running at once)"),
+        "{now}"
+    );
+}

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use super::args::{at_least_one, Limits, ModelDevice, TrainingDevice};
+use vae_tch::commands::sweep::slurm::SlurmRequest;
 use vae_tch::commands::sweep::RunRequest;
 use vae_tch::config::overrides::{Overrides, RunOverrides};
 use vae_tch::config::{Precision, StackMode};
@@ -18,6 +19,102 @@ pub enum SweepCommand {
     /// Draw the comparison of a sweep folder as it is now (finished or not): compare-loss.png,
     /// compare-latent.png, compare-samples.png, report.md and summary.csv.
     Report(SweepReportArgs),
+    /// Write the Slurm job-array script of a sweep into DIR/slurm/sweep.sbatch (its log folder
+    /// DIR/slurm/logs made first), for CPU nodes or, with --gpus, GPU nodes; --submit runs
+    /// sbatch with it. Flags after `--` go to every task's `sweep run`, e.g.
+    /// `vae-tch sweep slurm my.toml --array 8 --gpus 1 --submit -- --epochs 20`.
+    Slurm(SweepSlurmArgs),
+    /// Where a sweep folder stands: each point done, running, pending or failed, its epochs and
+    /// seconds per epoch, and the time left at the running points' speed (for watching an
+    /// array run: `watch vae-tch sweep status DIR`).
+    Status(SweepStatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SweepSlurmArgs {
+    /// The sweep file.
+    pub sweep: PathBuf,
+    /// The sweep folder, on a file system every node sees [default: sweeps/<file stem>].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Array tasks: --array=0-(N-1) [default: the points, at most 4]. More tasks than points
+    /// end at once; fewer train several points each.
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    pub array: Option<usize>,
+    /// GPUs per task (--gpus-per-task); 0 is a CPU job on --device cpu.
+    #[arg(long, value_name = "G", default_value_t = 0)]
+    pub gpus: usize,
+    /// CPUs per task (--cpus-per-task), also libtorch's threads [default: 2, or 4 per GPU].
+    #[arg(long, value_name = "C", value_parser = at_least_one)]
+    pub cpus: Option<usize>,
+    /// Each task's time limit (--time); 3 minutes before it a task stops at a step and
+    /// requeues itself.
+    #[arg(long, value_name = "T", default_value = "04:00:00")]
+    pub time: String,
+    /// The partition (--partition) [default: the cluster's].
+    #[arg(long, value_name = "P")]
+    pub partition: Option<String>,
+    /// Memory per node (--mem, e.g. 16G) [default: the cluster's].
+    #[arg(long, value_name = "M")]
+    pub mem: Option<String>,
+    /// The account to charge (--account).
+    #[arg(long, value_name = "A")]
+    pub account: Option<String>,
+    /// Run sbatch with the script (else print the command).
+    #[arg(long)]
+    pub submit: bool,
+    /// Flags for `sweep run` in every task (after `--`): --epochs, --data-dir, --stack, ...
+    #[arg(last = true, value_name = "SWEEP RUN FLAGS")]
+    pub run_flags: Vec<String>,
+}
+
+/// `sweep run`'s flags alone, to check those that `sweep slurm` passes on.
+#[derive(Debug, clap::Parser)]
+#[command(name = "vae-tch sweep run")]
+struct RunFlags {
+    #[command(flatten)]
+    args: SweepRunArgs,
+}
+
+impl SweepSlurmArgs {
+    /// The request, once the flags for `sweep run` parse as its own do (else clap's error,
+    /// naming the flag, before any script is written).
+    pub fn request(&self) -> anyhow::Result<SlurmRequest> {
+        use clap::Parser;
+        let mut line: Vec<std::ffi::OsString> = vec!["sweep-run".into(), self.sweep.clone().into()];
+        line.extend(self.run_flags.iter().map(Into::into));
+        if let Err(e) = RunFlags::try_parse_from(&line) {
+            anyhow::bail!("the flags after `--` are not `sweep run`'s: {}", e.render());
+        }
+        for taken in ["--out", "--shard", "--shards"] {
+            if self
+                .run_flags
+                .iter()
+                .any(|f| f == taken || f.starts_with(&format!("{taken}=")))
+            {
+                anyhow::bail!("{taken} after `--`: `sweep slurm` sets the folder and the shards itself (use --out before `--`)");
+            }
+        }
+        Ok(SlurmRequest {
+            sweep: self.sweep.clone(),
+            out: self.out.clone(),
+            array: self.array,
+            gpus: self.gpus,
+            cpus: self.cpus,
+            time: self.time.clone(),
+            partition: self.partition.clone(),
+            mem: self.mem.clone(),
+            account: self.account.clone(),
+            run_flags: self.run_flags.clone(),
+            submit: self.submit,
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct SweepStatusArgs {
+    /// The sweep folder.
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ pub mod grids;
 pub mod latent;
 pub mod loss;
 pub mod panels;
+pub mod params;
 pub mod run;
 pub mod run_faces;
 

@@ -13,6 +13,11 @@ pub const LOCK_FILE: &str = ".lock";
 pub enum LockError {
     #[error("{run} is being trained by another vae-tch (PID {pid}); wait for it or stop it first")]
     Busy { run: PathBuf, pid: String },
+    #[error("{path}: the file system gives no lock here ({cause}); processes that share a folder (a sweep's shards) rely on flock, which works on local disks, NFSv4, Lustre mounted with -o flock, GPFS, BeeGFS and CephFS, and not on NFSv3 without lockd or Lustre without flock: put the folder on one that does (see docs/sweeps.md, \"Shared file systems\")")]
+    NoLocks {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
     #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
@@ -38,6 +43,15 @@ impl RunLock {
     }
 }
 
+/// The error of a flock that failed other than for being held: the file system's, or another.
+fn unlockable(path: PathBuf, cause: std::io::Error) -> LockError {
+    let no_locks = [libc::ENOLCK, libc::EOPNOTSUPP, libc::ENOSYS, libc::EINVAL];
+    match cause.raw_os_error() {
+        Some(code) if no_locks.contains(&code) => LockError::NoLocks { path, cause },
+        _ => LockError::Io { path, cause },
+    }
+}
+
 fn lock(run: &Path, name: &str, wait: bool) -> Result<RunLock, LockError> {
     let path = run.join(name);
     let io = |cause| LockError::Io {
@@ -60,7 +74,7 @@ fn lock(run: &Path, name: &str, wait: bool) -> Result<RunLock, LockError> {
     if !got {
         let err = std::io::Error::last_os_error();
         if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
-            return Err(io(err));
+            return Err(unlockable(path, err));
         }
         let mut pid = String::new();
         let _ = file.read_to_string(&mut pid);
@@ -78,4 +92,22 @@ fn lock(run: &Path, name: &str, wait: bool) -> Result<RunLock, LockError> {
     write!(file, "{}", std::process::id()).map_err(io)?;
     file.flush().map_err(io)?;
     Ok(RunLock { _file: file })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_file_system_without_locks_is_named_as_such() {
+        let e = super::unlockable(
+            "/nfs/sweep/.sweep-lock".into(),
+            std::io::Error::from_raw_os_error(libc::ENOLCK),
+        );
+        let text = e.to_string();
+        assert!(
+            text.contains("/nfs/sweep/.sweep-lock") && text.contains("NFSv4"),
+            "{text}"
+        );
+        let other = super::unlockable("/x".into(), std::io::Error::from_raw_os_error(libc::EIO));
+        assert!(matches!(other, super::LockError::Io { .. }));
+    }
 }

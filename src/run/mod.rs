@@ -3,6 +3,7 @@
 pub mod checkpoint;
 pub mod data;
 pub mod data_identity;
+pub mod hparams;
 pub mod job;
 pub mod lock;
 pub mod metrics;

@@ -126,7 +126,16 @@ pub struct TensorProto {
 }
 
 #[derive(Clone, PartialEq, Message)]
-pub struct TensorShapeProto {}
+pub struct TensorShapeProto {
+    #[prost(message, repeated, tag = "2")]
+    pub dim: Vec<Dim>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct Dim {
+    #[prost(int64, tag = "1")]
+    pub size: i64,
+}
 
 const DT_STRING: i32 = 7;
 
@@ -136,7 +145,7 @@ fn masked_crc(data: &[u8]) -> u32 {
 }
 
 /// One record: the framed bytes of `data`.
-fn record(data: &[u8]) -> Vec<u8> {
+pub fn record(data: &[u8]) -> Vec<u8> {
     let len = (data.len() as u64).to_le_bytes();
     let mut out = Vec::with_capacity(data.len() + 16);
     out.extend_from_slice(&len);
@@ -292,9 +301,7 @@ impl EventWriter {
                 crate::util::fsutil::write_atomic(&path, &data)?;
             }
         }
-        let host = fs::read_to_string("/etc/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "localhost".into());
+        let host = crate::util::host::name();
         let path = dir.join(format!(
             "events.out.tfevents.{}.{host}.{}.{seq}{SUFFIX}",
             now() as u64,
@@ -380,7 +387,7 @@ impl EventWriter {
             }),
             value: Some(Kind::Tensor(TensorProto {
                 dtype: DT_STRING,
-                tensor_shape: Some(TensorShapeProto {}),
+                tensor_shape: Some(TensorShapeProto::default()),
                 string_val: vec![text.as_bytes().to_vec()],
             })),
         };

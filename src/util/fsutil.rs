@@ -5,20 +5,25 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// A temporary name beside `path` for writing it: `.partial-<pid>-<n>` goes before the extension
-/// (`model.partial-4242-0.safetensors`), since writers such as tch's pick the format by it. The
-/// process and a counter make it unique, so that processes sharing a folder (a sweep's shards
-/// writing summary.csv) never write into, or rename away, each other's temporary file.
+/// A temporary name beside `path` for writing it: `.partial-<pid>-<n>-<pid space>` goes before
+/// the extension (`model.partial-4242-0-node7_4026531836.safetensors`), since writers such as
+/// tch's pick the format by it. The process, a counter and the machine's PID space
+/// (`host::pid_space`) make it unique, so that processes sharing a folder (a sweep's shards
+/// writing summary.csv, on one machine or several) never write into, or rename away, each
+/// other's temporary file.
 ///
-/// A temporary file left by a process that died (a kill -9 while writing a 10 GB image cache) is
-/// removed here the next time the same file is written, as the old fixed name was overwritten.
+/// A temporary file left by a process of this machine that died (a kill -9 while writing a 10 GB
+/// image cache) is removed here the next time the same file is written, as the old fixed name
+/// was overwritten. Another machine's are left alone: whether its process lives cannot be told
+/// from here.
 pub fn partial_path(path: &Path) -> PathBuf {
     remove_dead_partials(path);
     static N: AtomicU64 = AtomicU64::new(0);
     let tag = format!(
-        "partial-{}-{}",
+        "partial-{}-{}-{}",
         std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
+        N.fetch_add(1, Ordering::Relaxed),
+        super::host::pid_space()
     );
     let stem = path.file_stem().unwrap_or_default().to_string_lossy();
     match path.extension() {
@@ -27,7 +32,9 @@ pub fn partial_path(path: &Path) -> PathBuf {
     }
 }
 
-/// Removes `path`'s temporary files (`<stem>.partial-<pid>-<n>...`) whose process is gone.
+/// Removes `path`'s temporary files (`<stem>.partial-<pid>-<n>-<pid space>...`) of this PID space
+/// whose process is gone. Files of another PID space, or of older versions that did not name
+/// theirs, are not this process's to judge.
 fn remove_dead_partials(path: &Path) {
     let (Some(dir), Some(stem)) = (path.parent(), path.file_stem()) else {
         return;
@@ -42,13 +49,21 @@ fn remove_dead_partials(path: &Path) {
     };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
-            .strip_prefix(&prefix)
-            .and_then(|rest| rest.split('-').next())
-            .and_then(|p| p.parse::<i32>().ok())
-        else {
+        let Some(rest) = name.strip_prefix(&prefix) else {
             continue;
         };
+        let mut parts = rest.splitn(3, '-');
+        let (Some(pid), Some(_n), Some(space)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        // The PID space has no dots: what follows the first is the extension.
+        let space = space.split('.').next().unwrap_or_default();
+        let Ok(pid) = pid.parse::<i32>() else {
+            continue;
+        };
+        if space != super::host::pid_space() {
+            continue;
+        }
         // kill(pid, 0): ESRCH means no such process.
         let alive = unsafe { libc::kill(pid, 0) } == 0
             || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH);
@@ -116,16 +131,24 @@ mod tests {
     fn a_dead_processs_temporary_file_goes_a_live_ones_stays() {
         let dir = std::env::temp_dir().join(format!("vae-tch-fsutil-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
+        let here = crate::util::host::pid_space();
         // No process has PID i32::MAX (above the kernel's pid_max).
-        let dead = dir.join(format!("summary.partial-{}-0.csv", i32::MAX));
-        let live = dir.join(format!("summary.partial-{}-99.csv", std::process::id()));
-        let other = dir.join(format!("other.partial-{}-0.csv", i32::MAX));
-        for f in [&dead, &live, &other] {
+        let dead = dir.join(format!("summary.partial-{}-0-{here}.csv", i32::MAX));
+        let live = dir.join(format!(
+            "summary.partial-{}-99-{here}.csv",
+            std::process::id()
+        ));
+        let other = dir.join(format!("other.partial-{}-0-{here}.csv", i32::MAX));
+        // Another machine's (its PID says nothing here), and an older version's (no machine).
+        let elsewhere = dir.join(format!("summary.partial-{}-0-node2_1.csv", i32::MAX));
+        let old = dir.join(format!("summary.partial-{}-0.csv", i32::MAX));
+        for f in [&dead, &live, &other, &elsewhere, &old] {
             std::fs::write(f, b"x").unwrap();
         }
         let tmp = super::partial_path(&dir.join("summary.csv"));
         assert!(tmp.to_string_lossy().ends_with(".csv"));
         assert!(!dead.exists() && live.exists() && other.exists());
+        assert!(elsewhere.exists() && old.exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

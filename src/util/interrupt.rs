@@ -1,4 +1,5 @@
-//! Stopping a run cleanly on Ctrl-C (SIGINT) or SIGTERM: the first signal sets a flag that the
+//! Stopping a run cleanly on Ctrl-C (SIGINT), SIGTERM, or SIGUSR1/SIGUSR2 (what a scheduler sends
+//! before a time limit: Slurm's `--signal`, submitit's USR2): the first signal sets a flag that the
 //! training loop checks after every step; the loop then stops, the checkpoint of the last
 //! finished epoch is kept, and the command exits 128 + the signal's number (130 or 143) after
 //! printing the exact command that resumes. A second signal ends the process at once, with the
@@ -6,7 +7,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 
 /// The signal received (0: none).
 fn received() -> &'static Arc<AtomicUsize> {
@@ -18,7 +19,7 @@ fn received() -> &'static Arc<AtomicUsize> {
 pub fn install() {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {
-        for sig in [SIGINT, SIGTERM] {
+        for sig in [SIGINT, SIGTERM, SIGUSR1, SIGUSR2] {
             // A second signal: exit at once (the first already asked for a clean stop).
             let flag = received().clone();
             let _ = unsafe {
@@ -45,6 +46,8 @@ pub fn name(sig: i32) -> &'static str {
     match sig {
         SIGINT => "SIGINT (Ctrl-C)",
         SIGTERM => "SIGTERM",
+        SIGUSR1 => "SIGUSR1 (a scheduler's warning before the time limit)",
+        SIGUSR2 => "SIGUSR2 (a scheduler's warning before the time limit)",
         _ => "a signal",
     }
 }

@@ -3,6 +3,7 @@ pub mod autograd;
 pub mod device;
 pub mod errors;
 pub mod fsutil;
+pub mod host;
 pub mod images;
 pub mod interrupt;
 pub mod memory;

@@ -2,13 +2,18 @@
 //! folder (`points`) trained by the same job and finished by the same `crate::finish` as `train`
 //! (`scheduler`), split across processes by a scheduler's array index (`shard`), stacked where
 //! points share a shape (`group`), summed up in summary.csv (`summary`) and compared in figures
-//! and a table (`report`).
+//! and a table (`report`); `slurm` writes a sweep's sbatch script and `status` tells where a
+//! sweep stands.
 pub mod group;
+pub mod hparams;
+pub mod params;
 pub mod points;
 pub mod report;
 pub mod scheduler;
 pub mod shard;
+pub mod slurm;
 pub mod spec;
+pub mod status;
 pub mod summary;
 
 use std::fmt::Write as _;
@@ -107,12 +112,18 @@ pub fn run(req: &RunRequest) -> Result<String> {
         stack_max: req.stack_max,
     };
     if !req.quiet {
-        let mine = (0..sweep.points.len()).filter(|&i| shard.owns(i)).count();
+        let mine: Vec<&str> = scheduler::owned(&sweep, &opts)
+            .into_iter()
+            .map(|i| sweep.points[i].name.as_str())
+            .collect();
         eprintln!(
-            "sweep: {} points over {} into {} (shard {shard}: {mine} of them first)",
+            "sweep: {} points over {} into {} (shard {shard}: {} of them first{}{})",
             sweep.points.len(),
             sweep.keys.join(", "),
-            out.display()
+            out.display(),
+            mine.len(),
+            if mine.is_empty() { "" } else { ": " },
+            mine.join(", ")
         );
     }
     let outcome = match scheduler::run(&sweep, &file, &opts) {

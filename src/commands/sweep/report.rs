@@ -3,8 +3,10 @@
 //! - `compare-loss.png`: test loss, r_loss and kl_loss per epoch, one line per point;
 //! - `compare-latent.png`: one latent scatter of test images per point;
 //! - `compare-samples.png`: per point, a manifold (2-D latents) or samples of N(0, I);
-//! - `report.md`: the summary table sorted by the negative ELBO in nats, with the figures; the
-//!   same table is printed.
+//! - `compare-params.png`: the nats against each swept numeric key (`params`);
+//! - `report.md`: the summary table sorted by the negative ELBO in nats, the best point with the
+//!   command that trains it again, and the figures; the same table and best point are printed;
+//! - TensorBoard's HParams for the points and the sweep (`hparams`).
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -19,6 +21,7 @@ use crate::plot::grids::{self, Spacing};
 use crate::plot::latent::{latent_means, LatentFigure};
 use crate::plot::loss::LossFigure;
 use crate::plot::panels::PanelGrid;
+use crate::plot::params::ParamFigure;
 use crate::plot::{render, Format};
 use crate::run::data::RunData;
 use crate::run::metrics;
@@ -50,6 +53,15 @@ fn sorted(mut rows: Vec<Row>) -> Vec<Row> {
         (ka.0, ka.1).cmp(&(kb.0, kb.1)).then(ka.2.total_cmp(&kb.2))
     });
     rows
+}
+
+/// `rows` back in the sweep's order.
+fn rows_in_order(sweep: &Sweep, rows: &[Row]) -> Vec<Row> {
+    sweep
+        .points
+        .iter()
+        .filter_map(|p| rows.iter().find(|r| r.name == p.name).cloned())
+        .collect()
 }
 
 /// The summary as a Markdown table: a column per swept key, the nats that compare points of any
@@ -87,6 +99,70 @@ pub fn table(sweep: &Sweep, rows: &[Row]) -> String {
             r.note.replace('|', "/")
         );
     }
+    t
+}
+
+/// The best point: the first of the sorted rows, when it is done and has its nats.
+pub fn best(rows: &[Row]) -> Option<&Row> {
+    rows.first()
+        .filter(|r| r.status == Status::Done && r.neg_elbo_nats.is_some())
+}
+
+/// The command that trains `point` again from its own config.toml, into `runs/<point>` (words
+/// quoted for the shell).
+pub fn reproduce(dir: &Path, point: &str, device: Device) -> String {
+    let config = dir
+        .join(super::points::POINTS_DIR)
+        .join(point)
+        .join("config.toml");
+    let out = Path::new("runs").join(format!("best-{point}"));
+    [
+        "vae-tch",
+        "train",
+        "--config",
+        &config.display().to_string(),
+        "--out",
+        &out.display().to_string(),
+        "--device",
+        &crate::util::device::name(device),
+    ]
+    .map(crate::util::shell::quote)
+    .join(" ")
+}
+
+/// The best point as Markdown: folder, values, nats, and the command that reproduces it.
+fn best_text(sweep: &Sweep, dir: &Path, best: &Row, device: Device) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "**{}**: -ELBO {:.2} nats, IWAE bound {} nats, test loss {}.
+",
+        best.name,
+        best.neg_elbo_nats.unwrap_or(f64::NAN),
+        best.iwae_nll_nats.map_or("-".into(), |v| format!("{v:.2}")),
+        best.last
+            .map_or("-".into(), |l| format!("{:.3}", l.test_loss)),
+    );
+    let _ = writeln!(
+        t,
+        "- folder: `{}`",
+        dir.join(super::points::POINTS_DIR)
+            .join(&best.name)
+            .display()
+    );
+    for (k, v) in sweep.keys.iter().zip(&best.values) {
+        let _ = writeln!(t, "- `{k}` = {v}");
+    }
+    let _ = writeln!(
+        t,
+        "
+Trained again from its own config.toml (from the folder the sweep ran in; on the CPU, a point trained one at a time gives the same losses bit for bit):
+
+```sh
+{}
+```",
+        reproduce(dir, &best.name, device)
+    );
     t
 }
 
@@ -171,13 +247,51 @@ pub fn report(
         )?;
         figures.push(("Decodes", path));
     }
-    let table = table(&sweep, &rows);
+    let panels = super::params::panels(&sweep, &rows);
+    if !panels.is_empty() {
+        let path = dir.join("compare-params.png");
+        let seeds = sweep.keys.iter().any(|k| super::params::is_seed(k));
+        render(
+            &ParamFigure {
+                panels,
+                metric: "-ELBO (nats)".into(),
+                title: format!(
+                    "{}{}",
+                    dir.file_name().unwrap_or_default().to_string_lossy(),
+                    if seeds {
+                        ": seeds as mean and range"
+                    } else {
+                        ""
+                    }
+                ),
+            },
+            &path,
+            Format::Png,
+        )?;
+        figures.insert(0, ("The negative ELBO against each swept value", path));
+    }
+    super::hparams::write(&sweep, dir, &rows_in_order(&sweep, &rows))?;
+    let mut table = table(&sweep, &rows);
     let mut md = format!(
         "# Sweep {}\n\n{} points over {}; sorted by the negative ELBO in nats (eval.json: the first 1,000 test images, k = 20), which compares points of any r_loss_factor.\n\n{table}\n",
         dir.display(),
         sweep.points.len(),
         sweep.keys.join(", ")
     );
+    if let Some(b) = best(&rows) {
+        let _ = write!(
+            md,
+            "## Best point\n\n{}\n",
+            best_text(&sweep, dir, b, device)
+        );
+        let _ = writeln!(
+            table,
+            "best: {} ({:.2} nats); train it again with:\n  {}",
+            b.name,
+            b.neg_elbo_nats.unwrap_or(f64::NAN),
+            reproduce(dir, &b.name, device)
+        );
+    }
     for (title, path) in &figures {
         let name = path.file_name().unwrap_or_default().to_string_lossy();
         let _ = write!(md, "## {title}\n\n![{name}]({name})\n\n");

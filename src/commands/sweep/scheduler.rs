@@ -147,6 +147,22 @@ fn check_same_sweep(sweep: &Sweep, out: &Path) -> Result<()> {
     }
 }
 
+/// The points (indices) that are this shard's own, trained before any other: round robin, or
+/// by groups when the sweep trains stacked.
+pub fn owned(sweep: &Sweep, opts: &SweepRun) -> Vec<usize> {
+    if opts.stack.stacks(opts.device) {
+        let configs: Vec<&crate::config::RunConfig> =
+            sweep.points.iter().map(|p| &p.config).collect();
+        let mut mine = opts.shard.owned_of_groups(&group::groups(&configs));
+        mine.sort_unstable();
+        mine
+    } else {
+        (0..sweep.points.len())
+            .filter(|&i| opts.shard.owns(i))
+            .collect()
+    }
+}
+
 /// Trains the sweep's points that are this process's to train, then writes summary.csv.
 pub fn run(sweep: &Sweep, file: &SweepFile, opts: &SweepRun) -> Result<Outcome> {
     let out = &opts.out;

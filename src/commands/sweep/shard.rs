@@ -1,8 +1,13 @@
 //! Which points a process trains: shard I of N takes points I, I + N, I + 2N, ... (0-based, in
 //! the sweep's order), a deterministic split that balances the count. The shard comes from
-//! `--shard I/N`, else from a Slurm job array (`SLURM_ARRAY_TASK_ID` - `SLURM_ARRAY_TASK_MIN`
-//! of `SLURM_ARRAY_TASK_COUNT`), else from a Kubernetes Indexed Job (`JOB_COMPLETION_INDEX`,
-//! with the count given as `--shards N`).
+//! `--shard I/N`, else from a Slurm job array (the task's place in the array: `(ID - MIN) /
+//! STEP` of `SLURM_ARRAY_TASK_COUNT`), else from a Kubernetes Indexed Job
+//! (`JOB_COMPLETION_INDEX`, with the count given as `--shards N`).
+//!
+//! Any task id is a shard or a helper, never an error: a sparse or retried array (`--array=0,2`
+//! to rerun the failed tasks, `--array=0-4:2`) has ids whose place the environment does not
+//! tell. A helper owns no points; like every shard once its own are done, it trains the points
+//! that no process holds and that are not done, so every point is still trained exactly once.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
@@ -14,9 +19,21 @@ impl Shard {
     /// The whole sweep in one process.
     pub const ALL: Shard = Shard { index: 0, count: 1 };
 
+    /// A process that owns no points and takes those that no process holds (`index == count`).
+    pub fn helper(count: usize) -> Shard {
+        Shard {
+            index: count,
+            count,
+        }
+    }
+
+    pub fn is_helper(&self) -> bool {
+        self.index >= self.count
+    }
+
     /// Whether point `i` (0-based, in the sweep's order) is this shard's.
     pub fn owns(&self, i: usize) -> bool {
-        i % self.count == self.index
+        !self.is_helper() && i % self.count == self.index
     }
 }
 
@@ -25,6 +42,9 @@ impl Shard {
     /// cut into `count` consecutive runs as even as can be (sizes differ by at most one), so a
     /// group is split only where the balance needs it (at most `count - 1` cuts).
     pub fn owned_of_groups(&self, groups: &[Vec<usize>]) -> Vec<usize> {
+        if self.is_helper() {
+            return Vec::new();
+        }
         let order: Vec<usize> = groups.concat();
         let (base, extra) = (order.len() / self.count, order.len() % self.count);
         let start = self.index * base + self.index.min(extra);
@@ -35,7 +55,11 @@ impl Shard {
 
 impl std::fmt::Display for Shard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.index, self.count)
+        if self.is_helper() {
+            write!(f, "helper of {}", self.count)
+        } else {
+            write!(f, "{}/{}", self.index, self.count)
+        }
     }
 }
 
@@ -89,6 +113,7 @@ pub fn resolve(
     };
     if let Some(id) = num("SLURM_ARRAY_TASK_ID")? {
         let min = num("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
+        let step = num("SLURM_ARRAY_TASK_STEP")?.unwrap_or(1).max(1);
         let count = match shards {
             Some(n) => n,
             None => num("SLURM_ARRAY_TASK_COUNT")?.ok_or(ShardError::Env {
@@ -97,29 +122,28 @@ pub fn resolve(
                 why: "SLURM_ARRAY_TASK_COUNT is not set: pass --shards N".into(),
             })?,
         };
+        if count == 0 {
+            return Ok(Shard::ALL);
+        }
+        // The place of the id in a regular array (MIN, MIN + STEP, ...); an id off that grid
+        // or past COUNT places (a sparse list such as 1,3, a retry) helps.
         let index = id
             .checked_sub(min)
-            .filter(|&i| i < count)
-            .ok_or(ShardError::Env {
-                name: "SLURM_ARRAY_TASK_ID",
-                value: id.to_string(),
-                why: format!(
-                    "outside the array of {count} tasks from {min} (use --array=0-{})",
-                    count.saturating_sub(1)
-                ),
-            })?;
-        return Ok(Shard { index, count });
+            .filter(|off| off % step == 0)
+            .map(|off| off / step)
+            .filter(|&i| i < count);
+        return Ok(index.map_or(Shard::helper(count), |index| Shard { index, count }));
     }
     if let Some(index) = num("JOB_COMPLETION_INDEX")? {
         let count = shards.ok_or(ShardError::NoCount(index.to_string()))?;
-        if index >= count {
-            return Err(ShardError::Env {
-                name: "JOB_COMPLETION_INDEX",
-                value: index.to_string(),
-                why: format!("not below --shards {count}"),
-            });
+        if count == 0 {
+            return Ok(Shard::ALL);
         }
-        return Ok(Shard { index, count });
+        return Ok(if index < count {
+            Shard { index, count }
+        } else {
+            Shard::helper(count)
+        });
     }
     match shards {
         Some(n) if n > 1 => Err(ShardError::Flag(format!(
@@ -169,7 +193,7 @@ mod tests {
             resolve(None, None, env(&k8s)),
             Err(ShardError::NoCount(_))
         ));
-        assert!(resolve(None, Some(2), env(&k8s)).is_err());
+        assert_eq!(resolve(None, Some(2), env(&k8s)), Ok(Shard::helper(2)));
         // Round robin: every point has exactly one owner, and counts differ by at most one.
         let owners: Vec<usize> = (0..10)
             .map(|i| {
@@ -179,5 +203,42 @@ mod tests {
             })
             .collect();
         assert!(owners.iter().all(|&o| o == 1));
+    }
+
+    /// Sparse, stepped and retried arrays: every id is a shard or a helper, never an error.
+    #[test]
+    fn any_array_task_is_a_shard_or_a_helper() {
+        let task = |id: &str, min: &str, max: &str, step: &str, count: &str| {
+            let vars = [
+                ("SLURM_ARRAY_TASK_ID", id),
+                ("SLURM_ARRAY_TASK_MIN", min),
+                ("SLURM_ARRAY_TASK_MAX", max),
+                ("SLURM_ARRAY_TASK_STEP", step),
+                ("SLURM_ARRAY_TASK_COUNT", count),
+            ];
+            resolve(None, None, env(&vars)).expect("never an error")
+        };
+        // --array=0-4:2: ids 0, 2, 4 are shards 0, 1, 2 of 3.
+        let stepped: Vec<Shard> = ["0", "2", "4"]
+            .iter()
+            .map(|id| task(id, "0", "4", "2", "3"))
+            .collect();
+        assert_eq!(
+            stepped,
+            (0..3)
+                .map(|index| Shard { index, count: 3 })
+                .collect::<Vec<_>>()
+        );
+        // --array=0,2 (Slurm says step 1 of a list): 0 is shard 0 of 2, 2 helps.
+        assert_eq!(task("0", "0", "2", "1", "2"), Shard { index: 0, count: 2 });
+        assert_eq!(task("2", "0", "2", "1", "2"), Shard::helper(2));
+        // A retry of the failed tasks 1 and 3 of 0-3: 1 is shard 0 of 2, 3 helps.
+        assert_eq!(task("1", "1", "3", "1", "2"), Shard { index: 0, count: 2 });
+        assert!(task("3", "1", "3", "1", "2").is_helper());
+        // A helper owns nothing, in either scheduling.
+        let h = Shard::helper(2);
+        assert!((0..10).all(|i| !h.owns(i)));
+        assert!(h.owned_of_groups(&[vec![0, 1, 2]]).is_empty());
+        assert_eq!(h.to_string(), "helper of 2");
     }
 }
