@@ -5,7 +5,9 @@
 #  3. the release binary and the default data set (MNIST) in data/mnist (VAE_TCH_SKIP_DATA=1
 #     skips the data, as the Dockerfile does);
 #  4. Debian's chromium for the browser test of `vae-tch serve` (tests/python/test_serve_browser.py
-#     drives it with Playwright), where this is root with apt-get; the test skips without it.
+#     drives it with Playwright), where this is root with apt-get; the test skips without it;
+#  5. Debian's Slurm (slurmctld, slurmd, slurm-client, munge) for tests/slurm.rs, which runs sweeps
+#     through a one-node cluster (scripts/slurm/local-cluster.sh); likewise, or it skips.
 # VAE_TCH_BUILD_ONLY=1 installs only what the build needs (torch and the CUDA headers), not the
 # Python test packages: the Dockerfile's build stage.
 # Works as root on a fresh Debian machine that reaches only the package registries; every network
@@ -103,5 +105,16 @@ if [ -z "${VAE_TCH_BUILD_ONLY:-}" ] && [ -z "${VAE_TCH_SKIP_BROWSER:-}" ] && [ !
       || say "warning: apt-get could not install chromium; the browser test will skip"
   else
     say "no /usr/bin/chromium (install Debian's chromium as root): the browser test will skip"
+  fi
+fi
+
+# --- 5. Slurm for the one-node cluster test ------------------------------------------------
+if [ -z "${VAE_TCH_BUILD_ONLY:-}" ] && [ -z "${VAE_TCH_SKIP_SLURM:-}" ] && [ ! -x /usr/sbin/slurmctld ]; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    say "installing Debian's Slurm and munge (tests/slurm.rs runs sweeps through a one-node cluster)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq --no-install-recommends slurmctld slurmd slurm-client munge >/dev/null) \
+      || say "warning: apt-get could not install Slurm; the Slurm test will skip"
+  else
+    say "no Slurm (install slurmctld slurmd slurm-client munge as root): the Slurm test will skip"
   fi
 fi

@@ -181,5 +181,7 @@ pub fn merge(
         about.vectors.insert(v.name.clone(), Found::of(v));
         named.push((v.name.clone(), v.vector.shallow_clone()));
     }
+    // In a fixed order (the file's tensors come as a map): the same warning every time.
+    dropped.sort();
     (named, about, dropped)
 }

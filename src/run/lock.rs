@@ -33,13 +33,19 @@ pub struct RunLock {
 impl RunLock {
     /// The run folder's lock, at once or `LockError::Busy`.
     pub fn acquire(run: &Path) -> Result<RunLock, LockError> {
-        lock(run, LOCK_FILE, false)
+        lock(run, LOCK_FILE, false, 5)
+    }
+
+    /// The run folder's lock if it is free at this instant (no retries): for probing whether
+    /// another process holds it.
+    pub fn probe(run: &Path) -> Result<RunLock, LockError> {
+        lock(run, LOCK_FILE, false, 0)
     }
 
     /// The lock file `name` in `dir`, waiting while another process holds it: for short
     /// sections that processes take turns at (a sweep folder's sweep.toml).
     pub fn wait_for(dir: &Path, name: &str) -> Result<RunLock, LockError> {
-        lock(dir, name, true)
+        lock(dir, name, true, 0)
     }
 }
 
@@ -52,7 +58,7 @@ fn unlockable(path: PathBuf, cause: std::io::Error) -> LockError {
     }
 }
 
-fn lock(run: &Path, name: &str, wait: bool) -> Result<RunLock, LockError> {
+fn lock(run: &Path, name: &str, wait: bool, retries: usize) -> Result<RunLock, LockError> {
     let path = run.join(name);
     let io = |cause| LockError::Io {
         path: path.clone(),
@@ -70,7 +76,17 @@ fn lock(run: &Path, name: &str, wait: bool) -> Result<RunLock, LockError> {
     } else {
         libc::LOCK_EX | libc::LOCK_NB
     };
-    let got = unsafe { libc::flock(file.as_raw_fd(), how) } == 0;
+    let mut got = unsafe { libc::flock(file.as_raw_fd(), how) } == 0;
+    // A status probe (`probe`) takes a free lock for an instant: try `retries` more times,
+    // 20 ms apart, before calling the folder busy, so that a probe never turns a trainer away.
+    for _ in 0..retries {
+        if got || wait || std::io::Error::last_os_error().raw_os_error() != Some(libc::EWOULDBLOCK)
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        got = unsafe { libc::flock(file.as_raw_fd(), how) } == 0;
+    }
     if !got {
         let err = std::io::Error::last_os_error();
         if err.raw_os_error() != Some(libc::EWOULDBLOCK) {

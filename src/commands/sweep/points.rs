@@ -44,7 +44,7 @@ pub fn epochs_done(dir: &Path) -> usize {
 
 /// Whether another process holds the point's lock (probing takes and drops it when free).
 pub fn held(dir: &Path) -> bool {
-    dir.is_dir() && matches!(RunLock::acquire(dir), Err(LockError::Busy { .. }))
+    dir.is_dir() && matches!(RunLock::probe(dir), Err(LockError::Busy { .. }))
 }
 
 /// A point's status on disk. A point whose epochs are all done (or that early stopping ended)
