@@ -14,7 +14,8 @@
 # PyTorch at batch 32, 256 and 1024 (bench.json beside it); the sweep's stacked step at K = 1,
 # 4, 16, 64 against K solo steps and PyTorch's vmap ensemble (bench-stack.json), a stacked
 # sweep against the same sweep one point at a time, and the real-noise check
-# (scripts/stack-noise.sh); serve's decode latency on CUDA. Every step runs under a timeout
+# (scripts/stack-noise.sh); serve's decode latency on CUDA; the Slurm script's GPU form. Every
+# step runs under a timeout
 # and the report says how each ended; a failing step does not stop the others.
 #
 #   scripts/gpu-check.sh --faces        # the faces model's part instead (issue 18), same budget:
@@ -305,6 +306,18 @@ for tb in on off; do
   [ -f "$work/tb-$tb/metrics.csv" ] && tail -n +2 "$work/tb-$tb/metrics.csv" \
     | awk -F, -v t="$tb" '{ printf "- tensorboard %s, epoch %s: %.2f s\n", t, $1, $8 }' >> "$report"
 done
+
+say ""
+say "## The Slurm script's GPU form (scripts/slurm/sweep.sbatch as a GPU array task would run it)"
+# No Slurm here: the script runs under bash with the variables Slurm sets for a GPU task; it
+# must pick --device cuda by itself and train the task's points.
+sweep_dir=$work/slurm-gpu
+mkdir -p "$sweep_dir"
+printf '[data]\ntrain_limit = 2048\ntest_limit = 512\n[axes]\n"train.seed" = [1, 2]\n' > "$sweep_dir/s.toml"
+step slurm-gpu-form 60 env SLURM_SUBMIT_DIR="$sweep_dir" SLURM_ARRAY_TASK_ID=0 SLURM_ARRAY_TASK_MIN=0 \
+  SLURM_ARRAY_TASK_COUNT=1 SLURM_GPUS_ON_NODE=1 SLURM_CPUS_PER_TASK=4 VAE_TCH="$bin" \
+  bash scripts/slurm/sweep.sbatch s.toml out --data-dir "$data" --epochs 1 --no-export
+grep -E "^== |device|^run:" "$out/logs/slurm-gpu-form.log" | head -4 | sed 's/^/    /' >> "$report"
 
 say ""
 say "## CUDA pytest tests (tests/python/test_cuda.py)"
