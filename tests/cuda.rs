@@ -95,7 +95,7 @@ fn run_model(
     let mut m = vae_tch::model::build(cfg, device, 5);
     m.vae.set_layout(layout);
     let opt = KerasAdam::new(
-        m.vs.variables().into_iter().collect(),
+        m.trainable(),
         vec![cfg.optim.clone()],
         Some(idx.len() as i64),
     );

@@ -15,8 +15,8 @@ use std::path::Path;
 use prost::Message;
 
 use super::tensorboard::{
-    record, Dim, Event, Kind, PluginData, SourceMetadata, Summary, SummaryMetadata, TensorProto,
-    TensorShapeProto, Value, What, TENSORBOARD_DIR, WRITER,
+    first_event, record, scalar, Dim, Event, Kind, PluginData, Summary, SummaryMetadata,
+    TensorProto, TensorShapeProto, Value, What, TENSORBOARD_DIR,
 };
 
 /// The name of the file the HParams are written to, in a `tensorboard/` folder.
@@ -219,17 +219,7 @@ fn event(wall_time: f64, step: i64, values: Vec<Value>) -> Event {
 fn write(dir: &Path, wall_time: f64, events: Vec<Event>) -> std::io::Result<()> {
     let folder = dir.join(TENSORBOARD_DIR);
     std::fs::create_dir_all(&folder)?;
-    let mut data = record(
-        &Event {
-            wall_time,
-            step: 0,
-            what: Some(What::FileVersion("brain.Event:2".into())),
-            source_metadata: Some(SourceMetadata {
-                writer: WRITER.into(),
-            }),
-        }
-        .encode_to_vec(),
-    );
+    let mut data = record(&first_event(wall_time).encode_to_vec());
     for e in events {
         data.extend(record(&e.encode_to_vec()));
     }
@@ -247,15 +237,7 @@ pub fn write_session(run: &Path, s: &Session) -> std::io::Result<()> {
         group_name: String::new(),
         start_time_secs: s.start_secs,
     };
-    let scalars = s
-        .metrics
-        .iter()
-        .map(|(tag, v)| Value {
-            tag: tag.to_string(),
-            metadata: None,
-            value: Some(Kind::SimpleValue(*v as f32)),
-        })
-        .collect();
+    let scalars = s.metrics.iter().map(|(tag, v)| scalar(tag, *v)).collect();
     let end = SessionEndInfo {
         status: s.status as i32,
         end_time_secs: s.end_secs,

@@ -227,6 +227,27 @@ pub fn is_ours(path: &Path, records: &Records) -> bool {
     named && signed
 }
 
+/// A scalar summary value (`simple_value`).
+pub fn scalar(tag: &str, v: f64) -> Value {
+    Value {
+        tag: tag.to_string(),
+        metadata: None,
+        value: Some(Kind::SimpleValue(v as f32)),
+    }
+}
+
+/// The first event of vae-tch's own files: the file version, signed by the writer.
+pub fn first_event(wall_time: f64) -> Event {
+    Event {
+        wall_time,
+        step: 0,
+        what: Some(What::FileVersion("brain.Event:2".into())),
+        source_metadata: Some(SourceMetadata {
+            writer: WRITER.into(),
+        }),
+    }
+}
+
 fn now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -312,14 +333,7 @@ impl EventWriter {
             .append(true)
             .open(&path)?;
         let mut w = EventWriter { file, path };
-        w.write(Event {
-            wall_time: now(),
-            step: 0,
-            what: Some(What::FileVersion("brain.Event:2".into())),
-            source_metadata: Some(SourceMetadata {
-                writer: WRITER.into(),
-            }),
-        })?;
+        w.write(first_event(now()))?;
         Ok(w)
     }
 
@@ -343,14 +357,7 @@ impl EventWriter {
 
     /// Scalars at `step`, in one event.
     pub fn scalars(&mut self, step: i64, values: &[(&str, f64)]) -> std::io::Result<()> {
-        let values = values
-            .iter()
-            .map(|(tag, v)| Value {
-                tag: tag.to_string(),
-                metadata: None,
-                value: Some(Kind::SimpleValue(*v as f32)),
-            })
-            .collect();
+        let values = values.iter().map(|(tag, v)| scalar(tag, *v)).collect();
         self.summary(step, values)
     }
 
