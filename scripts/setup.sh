@@ -17,7 +17,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 TORCH_VERSION=2.11.0          # tch 0.24 is built for exactly this libtorch: change both together
-PY_PACKAGES=(numpy pytest safetensors keras h5py onnx onnxruntime onnxscript tensorboard playwright)
+PY_PACKAGES=(numpy pytest safetensors keras h5py onnx onnxruntime onnxscript tensorboard playwright submitit)
 # The CUDA runtime headers' crt/ folder, which the wheel's own nvidia-cuda-runtime lacks: the
 # CUDA-graph shim (csrc/cuda_graph.cpp) includes cuda_runtime_api.h, which includes it.
 CUDA_CRT=nvidia-cuda-crt==13.0.88
