@@ -41,6 +41,16 @@ def write_synthetic(directory: Path, n_train: int = 24, n_test: int = 8) -> None
         write_idx(directory / names[2 * i + 1], (n,), bytes(labels))
 
 
+# A sweep file of 4 tiny points (2 r_loss_factors x 2 seeds), for the sweep tests.
+TINY_SWEEP = """[train]
+batch_size = 8
+reconstruction_every = 0
+[axes]
+"train.r_loss_factor" = [100, 1000]
+"train.seed" = [1, 2]
+"""
+
+
 def vae_tch(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     if not BINARY.exists():
         pytest.fail(f"{BINARY} is missing: run scripts/setup.sh (it builds the release binary)")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BINARY, ROOT, write_synthetic
+from conftest import BINARY, ROOT, TINY_SWEEP, write_synthetic
 
 pytest.importorskip("submitit")
 for p in ["/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/sbin/munged", "/usr/bin/sbatch"]:
@@ -23,13 +23,6 @@ for p in ["/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/sbin/munged", "/usr/b
 if os.geteuid() != 0:
     pytest.skip("not root: slurmd starts jobs as their users", allow_module_level=True)
 
-SWEEP = """[train]
-batch_size = 8
-reconstruction_every = 0
-[axes]
-"train.r_loss_factor" = [100, 1000]
-"train.seed" = [1, 2]
-"""
 
 
 @pytest.fixture
@@ -57,7 +50,7 @@ def wait_until(what, seconds, why):
 
 def test_a_submitit_array_is_requeued_when_warned_and_trains_every_epoch_once(tmp_path, cluster):
     write_synthetic(tmp_path / "data", n_train=24, n_test=8)
-    (tmp_path / "s.toml").write_text(SWEEP)
+    (tmp_path / "s.toml").write_text(TINY_SWEEP)
     r = subprocess.run(
         [sys.executable, str(ROOT / "scripts/slurm/submitit_sweep.py"), "s.toml", "--out", "sub",
          "--tasks", "2", "--cpus", "1", "--time", "10", "--binary", str(BINARY),

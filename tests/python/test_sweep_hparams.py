@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from conftest import vae_tch, write_synthetic
+from conftest import TINY_SWEEP, vae_tch, write_synthetic
 
 pytest.importorskip("tensorboard.plugins.hparams.hparams_plugin")
 werkzeug_test = pytest.importorskip("werkzeug.test")
@@ -36,18 +36,11 @@ def hparams_api(logdir):
     return post
 
 
-SWEEP = """[train]
-batch_size = 8
-reconstruction_every = 0
-[axes]
-"train.r_loss_factor" = [100, 1000]
-"train.seed" = [1, 2]
-"""
 
 
 def test_the_hparams_plugin_shows_every_point_with_its_values_and_nats(tmp_path):
     write_synthetic(tmp_path / "data", n_train=24, n_test=8)
-    (tmp_path / "s.toml").write_text(SWEEP)
+    (tmp_path / "s.toml").write_text(TINY_SWEEP)
     vae_tch("sweep", "run", "s.toml", "--out", "s", "--data-dir", "data", "--device", "cpu",
             "--epochs", "1", "--no-export", "-q", cwd=tmp_path)
     # One point fails when the report runs again: its session says so.
