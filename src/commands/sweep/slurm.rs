@@ -104,7 +104,23 @@ pub fn script(req: &SlurmRequest, binary: &Path) -> Result<Script> {
         absolute(&req.sweep)?.display().to_string(),
         out.display().to_string(),
     ];
-    args.extend(req.run_flags.iter().cloned());
+    // Paths in the flags as absolute ones: the script may be submitted from anywhere.
+    let mut flags = req.run_flags.iter();
+    while let Some(f) = flags.next() {
+        if let Some(dir) = f.strip_prefix("--data-dir=") {
+            args.push(format!(
+                "--data-dir={}",
+                absolute(Path::new(dir))?.display()
+            ));
+        } else if f == "--data-dir" {
+            args.push(f.clone());
+            if let Some(dir) = flags.next() {
+                args.push(absolute(Path::new(dir))?.display().to_string());
+            }
+        } else {
+            args.push(f.clone());
+        }
+    }
     if !req
         .run_flags
         .iter()
@@ -194,7 +210,12 @@ mod tests {
             partition: Some("gpu".into()),
             mem: None,
             account: None,
-            run_flags: vec!["--epochs".into(), "3".into()],
+            run_flags: vec![
+                "--epochs".into(),
+                "3".into(),
+                "--data-dir".into(),
+                "data".into(),
+            ],
             submit: false,
         }
     }
@@ -212,7 +233,8 @@ mod tests {
             "#SBATCH --partition=gpu",
             "#SBATCH --open-mode=append",
             "#SBATCH --signal=B:USR1@180",
-            "--epochs 3 --device cpu",
+            "--epochs 3 --data-dir /",
+            "data --device cpu",
             "export VAE_TCH=${VAE_TCH:-'/opt/vae tch/vae-tch'}",
         ] {
             assert!(cpu.text.contains(line), "no {line:?} in\n{}", cpu.text);
@@ -228,7 +250,7 @@ mod tests {
         for line in [
             "#SBATCH --gpus-per-task=2",
             "#SBATCH --cpus-per-task=8",
-            "--epochs 3 --device cuda",
+            "data --device cuda",
         ] {
             assert!(gpu.text.contains(line), "no {line:?} in\n{}", gpu.text);
         }
