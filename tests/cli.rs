@@ -135,6 +135,12 @@ fn bad_arguments_are_clear_errors() {
             &["train", "--config", "missing.toml", "--device", "cpu"],
             "missing.toml",
         ),
+        (&["sweep", "slurm", "missing.toml"], "missing.toml"),
+        (
+            &["sweep", "slurm", "missing.toml", "--", "--epoch", "3"],
+            "the flags after `--` are not `sweep run`'s",
+        ),
+        (&["sweep", "status", "."], "is not a sweep folder"),
         (&["train", "--dataset", "cifar"], "cifar"),
     ];
     for (args, want) in cases {

@@ -81,7 +81,8 @@ impl SweepSlurmArgs {
     /// naming the flag, before any script is written).
     pub fn request(&self) -> anyhow::Result<SlurmRequest> {
         use clap::Parser;
-        let mut line: Vec<std::ffi::OsString> = vec!["sweep-run".into(), self.sweep.clone().into()];
+        let mut line: Vec<std::ffi::OsString> =
+            vec!["vae-tch sweep run".into(), self.sweep.clone().into()];
         line.extend(self.run_flags.iter().map(Into::into));
         if let Err(e) = RunFlags::try_parse_from(&line) {
             anyhow::bail!("the flags after `--` are not `sweep run`'s: {}", e.render());
