@@ -15,7 +15,7 @@ use tch::Device;
 
 use super::points::{point_dir, Status};
 use super::spec::{self, Sweep};
-use super::summary::{rows, write_summary, Row, SUMMARY_FILE};
+use super::summary::{rows, write_rows, Row, SUMMARY_FILE};
 use crate::data::SplitName;
 use crate::plot::grids::{self, Spacing};
 use crate::plot::latent::{latent_means, LatentFigure};
@@ -53,15 +53,6 @@ fn sorted(mut rows: Vec<Row>) -> Vec<Row> {
         (ka.0, ka.1).cmp(&(kb.0, kb.1)).then(ka.2.total_cmp(&kb.2))
     });
     rows
-}
-
-/// `rows` back in the sweep's order.
-fn rows_in_order(sweep: &Sweep, rows: &[Row]) -> Vec<Row> {
-    sweep
-        .points
-        .iter()
-        .filter_map(|p| rows.iter().find(|r| r.name == p.name).cloned())
-        .collect()
 }
 
 /// The summary as a Markdown table: a column per swept key, the nats that compare points of any
@@ -174,8 +165,10 @@ pub fn report(
     failed_here: &std::collections::HashMap<String, String>,
 ) -> Result<Report> {
     let sweep = spec::load_ran(dir)?;
-    write_summary(&sweep, dir, failed_here)?;
-    let rows = sorted(rows(&sweep, dir, failed_here));
+    // Read once: summary.csv and the HParams take them in the sweep's order, the table sorted.
+    let in_order = rows(&sweep, dir, failed_here);
+    write_rows(&sweep, dir, &in_order)?;
+    let rows = sorted(in_order.clone());
     let trained: Vec<&Row> = rows.iter().filter(|r| r.epochs_done > 0).collect();
     let mut files = vec![dir.join(SUMMARY_FILE)];
     let mut figures = Vec::new();
@@ -270,7 +263,7 @@ pub fn report(
         )?;
         figures.insert(0, ("The negative ELBO against each swept value", path));
     }
-    super::hparams::write(&sweep, dir, &rows_in_order(&sweep, &rows))?;
+    super::hparams::write(&sweep, dir, &in_order)?;
     let mut table = table(&sweep, &rows);
     let mut md = format!(
         "# Sweep {}\n\n{} points over {}; sorted by the negative ELBO in nats (eval.json: the first 1,000 test images, k = 20), which compares points of any r_loss_factor.\n\n{table}\n",

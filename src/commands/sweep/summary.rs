@@ -106,6 +106,11 @@ pub fn write_summary(
     out: &Path,
     failed_here: &HashMap<String, String>,
 ) -> Result<()> {
+    write_rows(sweep, out, &rows(sweep, out, failed_here))
+}
+
+/// `<sweep>/summary.csv` from rows already read (`rows`, in the sweep's order).
+pub fn write_rows(sweep: &Sweep, out: &Path, rows: &[Row]) -> Result<()> {
     let path = out.join(SUMMARY_FILE);
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<String> = vec!["point".into()];
@@ -129,7 +134,7 @@ pub fn write_summary(
         .map(String::from),
     );
     w.write_record(&header)?;
-    for r in rows(sweep, out, failed_here) {
+    for r in rows {
         let mut rec = vec![r.name.clone()];
         rec.extend(r.values.iter().cloned());
         rec.push(r.status.to_string());
