@@ -456,15 +456,7 @@ fn fashion_mnist_classes_give_a_trouser_vector() {
     common::write_synthetic(&tmp.path().join("data"), 96, 48);
     let mut config = common::tiny_config(&tmp.path().join("data"), 1, 8);
     config.data.dataset = DatasetKind::FashionMnist;
-    vae_tch::run::job::train(&vae_tch::run::job::TrainJob {
-        run: tmp.path().join("run"),
-        config,
-        resume: false,
-        device: Device::Cpu,
-        quiet: true,
-        force_data: false,
-    })
-    .unwrap();
+    common::train_quietly(&tmp.path().join("run"), config);
     let o = vae_tch(
         &[
             "attributes",
@@ -520,15 +512,7 @@ fn an_image_folder_joins_its_table_in_either_layout_and_says_what_did_not_match(
     folder_with_table(&dir);
     let mut config = common::tiny_config(&dir, 1, 8);
     config.data.dataset = DatasetKind::Folder;
-    vae_tch::run::job::train(&vae_tch::run::job::TrainJob {
-        run: tmp.path().join("run"),
-        config,
-        resume: false,
-        device: Device::Cpu,
-        quiet: true,
-        force_data: false,
-    })
-    .unwrap();
+    common::train_quietly(&tmp.path().join("run"), config);
     let args = [
         "attributes",
         "run",

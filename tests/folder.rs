@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 
 use image::{GrayImage, Luma, Rgb, RgbImage};
-use tch::{Device, Kind, Tensor};
+use tch::{Kind, Tensor};
 use vae_tch::data::folder::{self, FolderOptions, ResizeMode};
 use vae_tch::data::DatasetKind;
 
@@ -249,18 +249,10 @@ fn the_folder_path_gives_the_idx_paths_tensors_and_losses() {
     )
     .unwrap();
     let run = |config: vae_tch::config::RunConfig, name: &str| {
-        vae_tch::run::job::train(&vae_tch::run::job::TrainJob {
-            run: tmp.path().join(name),
-            config,
-            resume: false,
-            device: Device::Cpu,
-            quiet: true,
-            force_data: false,
-        })
-        .unwrap()
-        .runs
-        .remove(0)
-        .rows
+        common::train_quietly(&tmp.path().join(name), config)
+            .runs
+            .remove(0)
+            .rows
     };
     let from_folder = run(cfg.clone(), "folder-run");
     let mut idx_cfg = common::tiny_config(&idx_dir, 2, 32);

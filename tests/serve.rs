@@ -344,19 +344,7 @@ fn a_sweep_folder_serves_each_point_with_its_values_and_nats() {
     )
     .unwrap();
     let o = common::vae_tch(
-        &[
-            "sweep",
-            "run",
-            "s.toml",
-            "--data-dir",
-            "data",
-            "--device",
-            "cpu",
-            "--no-export",
-            "-q",
-            "--out",
-            "sw",
-        ],
+        &[&common::SWEEP_RUN[..], &["--out", "sw"]].concat(),
         tmp.path(),
     );
     assert!(o.status.success(), "{}", common::text(&o));

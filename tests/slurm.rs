@@ -13,14 +13,6 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 /// Why this machine cannot run the cluster, if it cannot.
 fn missing() -> Option<String> {
     for p in [
@@ -64,7 +56,7 @@ impl Cluster {
         assert!(
             o.status.success(),
             "the cluster did not start: {}",
-            text(&o)
+            common::text(&o)
         );
         c
     }
@@ -86,7 +78,7 @@ impl Cluster {
             assert!(
                 start.elapsed() < Duration::from_secs(secs),
                 "job {job} still queued after {secs} s: {}",
-                text(&o)
+                common::text(&o)
             );
             std::thread::sleep(Duration::from_millis(500));
         }
@@ -104,7 +96,7 @@ impl Drop for Cluster {
 
 /// The job id in sbatch's "Submitted batch job N".
 fn job_id(o: &Output) -> String {
-    let out = text(o);
+    let out = common::text(o);
     assert!(o.status.success(), "{out}");
     out.split_whitespace()
         .skip_while(|w| *w != "job")
@@ -157,12 +149,7 @@ fn sweeps_run_through_a_one_node_slurm_cluster() {
     let tmp = tempfile::tempdir().unwrap();
     let cluster = Cluster::start(&tmp.path().join("slurm"));
     let work = tmp.path();
-    common::write_synthetic(&work.join("data"), 24, 8);
-    std::fs::write(
-        work.join("s.toml"),
-        "[train]\nbatch_size = 8\nreconstruction_every = 0\n[axes]\n\"train.r_loss_factor\" = [100, 1000]\n\"train.seed\" = [1, 2]\n",
-    )
-    .unwrap();
+    common::tiny_sweep(work);
     let bin = env!("CARGO_BIN_EXE_vae-tch");
 
     // 1. `sweep slurm --submit`: the script of this sweep, on CPU, 2 tasks at once.
@@ -233,7 +220,7 @@ fn sweeps_run_through_a_one_node_slurm_cluster() {
         .args(["--signal=USR1", "--batch", &task])
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    assert!(o.status.success(), "{}", common::text(&o));
     let start = Instant::now();
     while !std::fs::read_to_string(&log_file).is_ok_and(|l| l.contains("requeueing")) {
         assert!(start.elapsed() < Duration::from_secs(60), "no requeue");
@@ -250,7 +237,11 @@ fn sweeps_run_through_a_one_node_slurm_cluster() {
         if o.status.success() {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(30), "{}", text(&o));
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{}",
+            common::text(&o)
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     cluster.wait(&job, 300);

@@ -126,27 +126,7 @@ fn bad_sweep_files_are_refused_naming_the_key() {
     assert_eq!(load(&big, true).unwrap().points.len(), 10_100);
 }
 
-/// A sweep of 4 points over tiny synthetic data in `dir`.
-fn tiny_sweep(dir: &Path) {
-    common::write_synthetic(&dir.join("data"), 24, 8);
-    write(
-        dir,
-        "s.toml",
-        "[train]\nbatch_size = 8\nreconstruction_every = 0\n[axes]\n\"train.r_loss_factor\" = [100, 1000]\n\"train.seed\" = [1, 2]\n",
-    );
-}
-
-const RUN: [&str; 9] = [
-    "sweep",
-    "run",
-    "s.toml",
-    "--data-dir",
-    "data",
-    "--device",
-    "cpu",
-    "--no-export",
-    "-q",
-];
+use common::{tiny_sweep, SWEEP_RUN as RUN};
 
 /// summary.csv without its seconds column (timings differ between runs).
 fn summary(dir: &Path) -> Vec<String> {

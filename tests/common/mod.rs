@@ -64,6 +64,44 @@ pub fn tiny_config(data_dir: &Path, epochs: usize, batch_size: usize) -> RunConf
     c
 }
 
+/// A sweep file `s.toml` of 4 points (2 r_loss_factors x 2 seeds) over tiny synthetic data in
+/// `<dir>/data`.
+pub fn tiny_sweep(dir: &Path) {
+    write_synthetic(&dir.join("data"), 24, 8);
+    std::fs::write(
+        dir.join("s.toml"),
+        "[train]\nbatch_size = 8\nreconstruction_every = 0\n[axes]\n\"train.r_loss_factor\" = [100, 1000]\n\"train.seed\" = [1, 2]\n",
+    )
+    .expect("writing s.toml");
+}
+
+/// `sweep run s.toml` on the CPU over `data`, quiet and without exports.
+pub const SWEEP_RUN: [&str; 9] = [
+    "sweep",
+    "run",
+    "s.toml",
+    "--data-dir",
+    "data",
+    "--device",
+    "cpu",
+    "--no-export",
+    "-q",
+];
+
+/// Trains `config` into the new run folder `run` on the CPU, quietly (the caller holds
+/// `rng_lock` where other tests' numbers matter).
+pub fn train_quietly(run: &Path, config: RunConfig) -> vae_tch::run::job::Finished {
+    vae_tch::run::job::train(&vae_tch::run::job::TrainJob {
+        run: run.to_path_buf(),
+        config,
+        resume: false,
+        device: tch::Device::Cpu,
+        quiet: true,
+        force_data: false,
+    })
+    .expect("training the tiny run")
+}
+
 /// Trains a quick CPU run (batch 8, seed 7) on `n_train` / `n_test` synthetic images written to
 /// `<dir>/data`; returns the run folder `<dir>/run`.
 pub fn train_tiny_run(
@@ -78,15 +116,7 @@ pub fn train_tiny_run(
     let mut config = tiny_config(&dir.join("data"), epochs, 8);
     config.model.latent_dim = latent_dim;
     let run = dir.join("run");
-    let job = vae_tch::run::job::TrainJob {
-        run: run.clone(),
-        config,
-        resume: false,
-        device: tch::Device::Cpu,
-        quiet: true,
-        force_data: false,
-    };
-    vae_tch::run::job::train(&job).expect("training the tiny run");
+    train_quietly(&run, config);
     run
 }
 
